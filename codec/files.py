@@ -1,0 +1,154 @@
+"""Writing output files without ever losing or corrupting a user's file.
+
+Every file nic writes goes to a temporary file in the target's folder, is flushed to disk, and
+only then takes the target's name in one atomic step: a crash or a full disk leaves either the
+old file or the new one, never half of either. Without ``force`` the final step is a hard link,
+which fails if the name appeared meanwhile, so even a race cannot overwrite a file.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import NicError
+
+__all__ = ["write_atomic", "check_writable", "output_path_for"]
+
+# Group and others may read what nic writes, as with any new file; the umask may take more away.
+_FILE_MODE = 0o644
+
+
+def write_atomic(path, data: bytes, *, force: bool = False) -> None:
+    """Write data to path atomically.
+
+    Args:
+        path: str or Path of the file to write; its folder must exist.
+        data: the bytes to write.
+        force: replace an existing file (never a directory).
+
+    Raises:
+        NicError: the file exists (without force), is a directory, its folder is missing, or the
+            system refuses (permissions, disk full); the message names the file.
+    """
+    path = Path(path)
+    try:
+        _check_target(path, force)
+        temp = _write_temp(path, data)
+        try:
+            _commit(temp, path, force)
+        finally:
+            _remove(temp)  # after a link or a failure; os.replace has already consumed it
+        _sync_folder(path.parent)
+    except OSError as error:
+        raise NicError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def check_writable(path, *, force: bool = False, inputs=()) -> None:
+    """Refuse now, before any work, an output that write_atomic would refuse later.
+
+    Also refuses an output that is one of the inputs, even with force: overwriting the file
+    being read would destroy it.
+
+    Raises:
+        NicError: as write_atomic, or "refusing to overwrite the input X".
+    """
+    path = Path(path)
+    for source in inputs:
+        if _same_file(path, Path(source)):
+            raise NicError(f"refusing to overwrite the input {source}")
+    try:
+        _check_target(path, force)
+    except OSError as error:
+        raise NicError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def output_path_for(input_path, suffix: str) -> Path:
+    """The default output beside the input: a.nic -> a.png for suffix ".png" (or "png")."""
+    if not suffix.startswith("."):
+        suffix = "." + suffix
+    return Path(input_path).with_suffix(suffix)
+
+
+def _check_target(path: Path, force: bool) -> None:
+    """The checks shared by write_atomic and check_writable."""
+    if path.is_dir():
+        raise NicError(f"{path} is a directory")
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise NicError(f"cannot write {path}: folder {folder} {what}")
+    # is_symlink: a dangling link still names something the user made.
+    if not force and (path.exists() or path.is_symlink()):
+        raise NicError(f"{path} exists; use --force to overwrite")
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    """Write data to a new hidden temporary file beside path, synced to disk; return its path."""
+    with tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as handle:
+        temp = Path(handle.name)
+        try:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+            # NamedTemporaryFile makes 0o600; the output should look like any new file.
+            os.chmod(handle.fileno(), _FILE_MODE & ~_umask())
+        except BaseException:
+            handle.close()
+            _remove(temp)
+            raise
+    return temp
+
+
+def _commit(temp: Path, path: Path, force: bool) -> None:
+    """Give temp the name path: replace if forced, else link, which fails if path exists."""
+    if force:
+        os.replace(temp, path)
+        return
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise NicError(f"{path} exists; use --force to overwrite") from None
+    except OSError:
+        # Some file systems (FAT, some network mounts) have no hard links: check, then replace.
+        if path.exists() or path.is_symlink():
+            raise NicError(f"{path} exists; use --force to overwrite") from None
+        os.replace(temp, path)
+
+
+def _remove(temp: Path) -> None:
+    """Delete temp if it is still there."""
+    try:
+        temp.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the new name itself durable; best effort, as not every system can open a folder."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it, so set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True if a and b name the same file: same inode if both exist, else same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)

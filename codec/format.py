@@ -1,0 +1,243 @@
+"""The .nic container: a few header bytes, the entropy-coded latent, a CRC-16.
+
+The byte layout is specified in docs/FORMAT.md; this module is its one implementation.
+`pack` and `unpack` are pure functions over bytes (stdlib only, no I/O), in the manner of
+tfc's PackedTensors and the QOI reference decoder: every field is range-checked and any
+malformed input, whatever it is, raises `NicFormatError` and nothing else.
+
+Only the payload is opaque here: what its bytes mean is defined by the model that the
+model id names (see README).
+"""
+
+import binascii
+from dataclasses import dataclass
+
+from .errors import NicFormatError
+
+__all__ = [
+    "MAGIC",
+    "VERSION",
+    "MAX_SIDE",
+    "MAX_PIXELS",
+    "MAX_PAYLOAD",
+    "DEFAULT_SIZE",
+    "MIN_FILE_SIZE",
+    "MIME_TYPE",
+    "EXTENSION",
+    "Header",
+    "pack",
+    "unpack",
+    "header_size",
+]
+
+# A non-ASCII first byte, as in PNG, so a file mangled by a 7-bit text transfer fails the magic.
+MAGIC = b"\x89N"
+VERSION = 1
+MAX_SIDE = 8192
+MAX_PIXELS = 16_777_216
+MAX_PAYLOAD = 1 << 20
+DEFAULT_SIZE = 28
+MIME_TYPE = "image/x-nic"
+EXTENSION = ".nic"
+
+_FLAG_INVERTED = 0x1
+_FLAG_GEOMETRY = 0x2
+_FLAGS_RESERVED = 0xC
+_FIXED_SIZE = 5  # magic, version/flags, model id, quality
+_CHECK_SIZE = 2
+_MAX_VARINT_BYTES = 4
+_TRUNCATED = "truncated .nic file"
+# Magic, version/flags, model id, quality, a one-byte empty payload length, the check.
+MIN_FILE_SIZE = _FIXED_SIZE + 1 + _CHECK_SIZE
+
+
+@dataclass(frozen=True)
+class Header:
+    """Everything a .nic file says besides its payload; invalid values raise on construction."""
+
+    model_id: int
+    quality: int
+    width: int = DEFAULT_SIZE
+    height: int = DEFAULT_SIZE
+    inverted: bool = False
+    version: int = VERSION
+
+    def __post_init__(self) -> None:
+        _check_int("model id", self.model_id, 1, 255)
+        _check_int("quality", self.quality, 1, 255)
+        _check_int("width", self.width, 1, MAX_SIDE)
+        _check_int("height", self.height, 1, MAX_SIDE)
+        if self.width * self.height > MAX_PIXELS:
+            raise NicFormatError(
+                f"image of {self.width}x{self.height} pixels exceeds the limit of {MAX_PIXELS} pixels"
+            )
+        if not isinstance(self.inverted, bool):
+            raise NicFormatError(f"inverted must be a bool, got {type(self.inverted).__name__}")
+        if self.version != VERSION or isinstance(self.version, bool):
+            raise NicFormatError(f"unsupported .nic format version {self.version} (this nic writes version {VERSION})")
+
+    @property
+    def has_geometry(self) -> bool:
+        """Whether the size differs from the default 28x28 and so must be stored."""
+        return (self.width, self.height) != (DEFAULT_SIZE, DEFAULT_SIZE)
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    # bool is an int subclass; True as a model id is a caller bug, not model 1.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise NicFormatError(f"{name} must be an int, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise NicFormatError(f"{name} must be in {low}..{high}, got {value}")
+
+
+def _encode_varint(value: int) -> bytes:
+    """Unsigned LEB128: 7 bits per byte, least significant group first, high bit = more."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _decode_varint(data: memoryview, pos: int, name: str, limit: int) -> tuple[int, int]:
+    """Read one minimal LEB128 varint of at most 4 bytes at pos; return (value, next pos)."""
+    value = 0
+    for i in range(_MAX_VARINT_BYTES):
+        if pos + i >= len(data):
+            raise NicFormatError(f"{_TRUNCATED}: it ends inside the {name} field")
+        byte = data[pos + i]
+        value |= (byte & 0x7F) << (7 * i)
+        if byte < 0x80:
+            # A zero final group after the first byte adds nothing: an overlong encoding.
+            if byte == 0 and i > 0:
+                raise NicFormatError(f"{name} field is not minimally encoded")
+            if value > limit:
+                raise NicFormatError(f"{name} {value} exceeds the limit of {limit}")
+            return value, pos + i + 1
+    raise NicFormatError(f"{name} field is longer than {_MAX_VARINT_BYTES} bytes")
+
+
+def header_size(header: Header, payload_size: int = 0) -> int:
+    """Bytes before the payload; pass payload_size when it may be 128 or more (a longer length field)."""
+    size = _FIXED_SIZE + len(_encode_varint(payload_size))
+    if header.has_geometry:
+        size += len(_encode_varint(header.width)) + len(_encode_varint(header.height))
+    return size
+
+
+def pack(header: Header, payload: bytes) -> bytes:
+    """Serialise a header and an opaque payload into the bytes of a .nic file.
+
+    Args:
+        header: the validated header; its 28x28 default size is not stored.
+        payload: the entropy-coded latent, at most MAX_PAYLOAD bytes.
+
+    Returns:
+        The complete file, CRC included.
+    """
+    if not isinstance(header, Header):
+        raise NicFormatError(f"header must be a Header, got {type(header).__name__}")
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise NicFormatError(f"payload must be bytes, got {type(payload).__name__}")
+    payload = bytes(payload)
+    if len(payload) > MAX_PAYLOAD:
+        raise NicFormatError(f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD}")
+    flags = (_FLAG_INVERTED if header.inverted else 0) | (_FLAG_GEOMETRY if header.has_geometry else 0)
+    out = bytearray(MAGIC)
+    out += bytes([(VERSION << 4) | flags, header.model_id, header.quality])
+    if header.has_geometry:
+        out += _encode_varint(header.width) + _encode_varint(header.height)
+    out += _encode_varint(len(payload)) + payload
+    out += binascii.crc_hqx(out, 0).to_bytes(2, "big")
+    return bytes(out)
+
+
+def unpack(data: bytes) -> tuple[Header, bytes]:
+    """Parse and fully validate a .nic file.
+
+    Args:
+        data: the whole file as bytes, bytearray or memoryview.
+
+    Returns:
+        The header and the payload (as bytes).
+
+    Raises:
+        NicFormatError: for any input that is not exactly a file `pack` could have written.
+    """
+    view = _as_bytes_view(data)
+    # Magic first, on whatever prefix exists: a short foreign file is "not a .nic file".
+    if view[: len(MAGIC)] != MAGIC[: len(view)]:
+        raise NicFormatError("not a .nic file: bad magic")
+    if len(view) < MIN_FILE_SIZE:
+        raise NicFormatError(f"{_TRUNCATED}: {len(view)} of at least {MIN_FILE_SIZE} bytes")
+    if binascii.crc_hqx(view[:-_CHECK_SIZE], 0) != int.from_bytes(view[-_CHECK_SIZE:], "big"):
+        raise NicFormatError(_diagnose_bad_check(view))
+    # From here the bytes are as written, so a bad field is a bad writer, not bit rot.
+    return _parse_fields(view)
+
+
+def _as_bytes_view(data: object) -> memoryview:
+    """A flat byte view of data without copying; anything else is a format error."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise NicFormatError(f"expected bytes, bytearray or memoryview, got {type(data).__name__}")
+    try:
+        return memoryview(data).cast("B")
+    except (TypeError, ValueError):
+        raise NicFormatError("expected a contiguous byte buffer") from None
+
+
+def _parse_fields(view: memoryview) -> tuple[Header, bytes]:
+    """Decode the fields of a file whose magic and CRC are already known good."""
+    version, flags = view[2] >> 4, view[2] & 0x0F
+    if version != VERSION:
+        raise NicFormatError(f"unsupported .nic format version {version} (this nic reads version {VERSION})")
+    if flags & _FLAGS_RESERVED:
+        raise NicFormatError(f"reserved flag bits are set (flags 0x{flags:x})")
+    body = view[:-_CHECK_SIZE]
+    if view[3] == 0:
+        raise NicFormatError("model id 0 is invalid (must be 1..255)")
+    if view[4] == 0:
+        raise NicFormatError("quality 0 is invalid (must be 1..255)")
+    width = height = DEFAULT_SIZE
+    pos = _FIXED_SIZE
+    if flags & _FLAG_GEOMETRY:
+        width, pos = _decode_varint(body, pos, "width", MAX_SIDE)
+        height, pos = _decode_varint(body, pos, "height", MAX_SIDE)
+        if (width, height) == (DEFAULT_SIZE, DEFAULT_SIZE):
+            raise NicFormatError("non-canonical geometry: a 28x28 image must omit the width and height fields")
+    size, pos = _decode_varint(body, pos, "payload length", MAX_PAYLOAD)
+    if pos + size != len(body):
+        raise NicFormatError(_size_mismatch(pos + size + _CHECK_SIZE, len(view)))
+    header = Header(view[3], view[4], width, height, inverted=bool(flags & _FLAG_INVERTED))
+    return header, bytes(body[pos:])
+
+
+def _diagnose_bad_check(view: memoryview) -> str:
+    """Name the likely cause of a CRC mismatch: truncation if the length fields promise more bytes."""
+    if view[2] >> 4 == VERSION:
+        try:
+            expected = _framed_size(view)
+        except NicFormatError as error:
+            if str(error).startswith(_TRUNCATED):
+                return str(error)
+        else:
+            if expected > len(view):
+                return _size_mismatch(expected, len(view))
+    return "integrity check failed: the file is corrupt"
+
+
+def _size_mismatch(expected: int, actual: int) -> str:
+    if expected > actual:
+        return f"{_TRUNCATED}: its header promises {expected} bytes but only {actual} are present"
+    return f"trailing data: the header promises {expected} bytes but the file has {actual}"
+
+
+def _framed_size(view: memoryview) -> int:
+    """The file size that the (unchecked) length fields of a version 1 file promise."""
+    pos = _FIXED_SIZE
+    if view[2] & _FLAG_GEOMETRY:
+        _, pos = _decode_varint(view, pos, "width", MAX_SIDE)
+        _, pos = _decode_varint(view, pos, "height", MAX_SIDE)
+    size, pos = _decode_varint(view, pos, "payload length", MAX_PAYLOAD)
+    return pos + size + _CHECK_SIZE

@@ -1,0 +1,103 @@
+"""The convolutional variational autoencoder (CVAE) behind nic, in Keras 3.
+
+Kingma & Welling, "Auto-Encoding Variational Bayes" (2014). The encoder maps a 28x28 grey image
+to the mean and log-variance of a 16-d Gaussian posterior; the decoder maps a latent back to
+pixel probabilities. Training minimises BCE + beta * KL. Only training and export import this
+module: encoding and decoding run the exported LiteRT models (see runtime.py).
+
+    x (28,28,1) -> Conv 32 s2 -> Conv 64 s2 -> Dense 128 -> (mean, logvar) in R^16
+    z (16)      -> Dense 7*7*64 -> ConvT 64 s2 -> ConvT 32 s2 -> ConvT 1 s1 sigmoid -> x_hat
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers, ops  # noqa: E402
+
+__all__ = ["IMAGE_SIZE", "LATENT_DIM", "CVAE", "build_encoder", "build_decoder"]
+
+IMAGE_SIZE = 28
+LATENT_DIM = 16
+
+
+def build_encoder(latent_dim: int = LATENT_DIM) -> keras.Model:
+    """Image in [0, 1], shape (28, 28, 1) -> (mean, logvar), each (latent_dim,)."""
+    image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
+    h = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(image)
+    h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Flatten()(h)
+    h = layers.Dense(128, activation="relu")(h)
+    mean = layers.Dense(latent_dim, name="mean")(h)
+    logvar = layers.Dense(latent_dim, name="logvar")(h)
+    return keras.Model(image, [mean, logvar], name="encoder")
+
+
+def build_decoder(latent_dim: int = LATENT_DIM) -> keras.Model:
+    """Latent (latent_dim,) -> pixel intensities in [0, 1], shape (28, 28, 1)."""
+    latent = keras.Input((latent_dim,), name="latent")
+    h = layers.Dense(7 * 7 * 64, activation="relu")(latent)
+    h = layers.Reshape((7, 7, 64))(h)
+    h = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(h)
+    image = layers.Conv2DTranspose(1, 3, strides=1, padding="same", activation="sigmoid")(h)
+    return keras.Model(latent, image, name="decoder")
+
+
+class CVAE(keras.Model):
+    """Encoder and decoder trained together; `call` decodes the posterior mean."""
+
+    def __init__(self, encoder=None, decoder=None, beta: float = 1.0, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder or build_encoder()
+        self.decoder = decoder or build_decoder()
+        self.beta = beta
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = {
+            name: keras.metrics.Mean(name=name) for name in ("loss", "bce", "kl", "mse")
+        }
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, images):
+        mean, _ = self.encoder(images)
+        return self.decoder(mean)
+
+    def _loss_terms(self, images, training: bool):
+        mean, logvar = self.encoder(images, training=training)
+        if training:
+            noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+            latent = mean + ops.exp(0.5 * logvar) * noise
+        else:
+            latent = mean  # evaluation measures the codec's path: decode the mean
+        decoded = self.decoder(latent, training=training)
+        # Summed over pixels (keras averages only the size-1 channel axis) and latent dims,
+        # averaged over the batch: the negative ELBO in nats per image.
+        bce = ops.mean(ops.sum(keras.losses.binary_crossentropy(images, decoded), axis=(1, 2)))
+        kl = ops.mean(
+            ops.sum(-0.5 * (1.0 + logvar - ops.square(mean) - ops.exp(logvar)), axis=1)
+        )
+        mse = ops.mean(ops.square(images - decoded))
+        return {"loss": bce + self.beta * kl, "bce": bce, "kl": kl, "mse": mse}
+
+    def _record(self, values):
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def train_step(self, data):
+        images = data[0] if isinstance(data, tuple) else data
+        with tf.GradientTape() as tape:
+            values = self._loss_terms(images, training=True)
+        grads = tape.gradient(values["loss"], self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return self._record(values)
+
+    def test_step(self, data):
+        images = data[0] if isinstance(data, tuple) else data
+        return self._record(self._loss_terms(images, training=False))

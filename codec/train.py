@@ -1,0 +1,150 @@
+"""`nic train`: fit the CVAE, export it to LiteRT, measure its entropy tables, write its card.
+
+Writes into OUT (default weights/<name>/): encoder.tflite, decoder.tflite, entropy.npz,
+card.json (command, epochs, test figures, sha256 fingerprints) and training.png (curves).
+Imports TensorFlow: only training and export pay for it.
+"""
+
+import hashlib
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .data import load_dataset
+from .entropy import build_tables
+
+__all__ = ["train", "DEFAULT_MULTIPLIERS", "WEIGHT_FILES"]
+
+# Quality level -> step size in units of each dimension's posterior std (see entropy.py).
+DEFAULT_MULTIPLIERS = {1: 5.0, 2: 4.0, 3: 3.2, 4: 2.6, 5: 2.1, 6: 1.7, 7: 1.3, 8: 0.9}
+# What the codec runs (LiteRT + tables) and the Keras originals kept for parity checks.
+WEIGHT_FILES = ("encoder.tflite", "decoder.tflite", "entropy.npz", "encoder.keras", "decoder.keras")
+VALIDATION_SIZE = 5000
+
+
+def train(
+    dataset: str,
+    out: Path,
+    *,
+    model_id: int,
+    name: str,
+    epochs: int = 50,
+    beta: float = 1.0,
+    limit: int | None = None,
+    seed: int = 0,
+    verbose: int = 2,
+) -> dict:
+    """Train on `dataset` and write a complete model folder to `out`; returns the card."""
+    import keras
+
+    from .model import CVAE
+
+    keras.utils.set_random_seed(seed)
+    x_train, _, x_test, _ = load_dataset(dataset)
+    if limit:
+        x_train, x_test = x_train[:limit], x_test[:limit]
+    x_fit, x_val = _scale(x_train[:-VALIDATION_SIZE]), _scale(x_train[-VALIDATION_SIZE:])
+    if limit:  # smoke runs: keep a validation split of the tiny set
+        x_fit, x_val = _scale(x_train), _scale(x_train[: max(1, limit // 5)])
+
+    model = CVAE(beta=beta, seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    callbacks = [
+        keras.callbacks.EarlyStopping(patience=6, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2, min_lr=1e-5),
+    ]
+    started = time.time()
+    history = model.fit(
+        x_fit, epochs=epochs, batch_size=128, validation_data=(x_val,),
+        callbacks=callbacks, verbose=verbose, shuffle=True,
+    )
+    train_seconds = time.time() - started
+
+    out.mkdir(parents=True, exist_ok=True)
+    model.encoder.save(out / "encoder.keras")
+    model.decoder.save(out / "decoder.keras")
+    _export(model.encoder, out / "encoder.tflite", mean_only=True)
+    _export(model.decoder, out / "decoder.tflite")
+
+    train_means, train_logvars = model.encoder.predict(x_fit, batch_size=1024, verbose=0)
+    sigmas = np.sqrt(np.mean(np.exp(train_logvars), axis=0)).astype(np.float32)
+    build_tables(train_means, sigmas, DEFAULT_MULTIPLIERS).save(out / "entropy.npz")
+
+    test_decoded = model.predict(_scale(x_test), batch_size=1024, verbose=0)
+    test_mse = float(np.mean((test_decoded[..., 0] - x_test / 255.0) ** 2))
+    _plot_history(history.history, out / "training.png")
+    card = {
+        "name": name,
+        "model_id": model_id,
+        "dataset": dataset,
+        "architecture": "CVAE 16-d (codec/model.py)",
+        "command": "nic " + shlex.join(sys.argv[1:]) if sys.argv[0].endswith("nic") else None,
+        "epochs_run": len(history.history["loss"]),
+        "epochs_max": epochs,
+        "beta": beta,
+        "seed": seed,
+        "train_images": int(len(x_fit)),
+        "train_seconds": round(train_seconds, 1),
+        "test_images": int(len(x_test)),
+        "test_mse_unquantised": round(test_mse, 6),
+        "test_psnr_unquantised_db": round(_psnr_from_mse01(test_mse), 3),
+        "latent_sigmas": [round(float(s), 5) for s in sigmas],
+        "quality_multipliers": {str(q): m for q, m in DEFAULT_MULTIPLIERS.items()},
+        "default_quality": 4,
+        "platform": platform.platform(),
+        "fingerprints": fingerprints(out),
+    }
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def fingerprints(folder: Path) -> dict[str, str]:
+    """sha256 of each weight file: the card pins the exact bytes a model id stands for."""
+    return {
+        name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in WEIGHT_FILES
+    }
+
+
+def _scale(images: np.ndarray) -> np.ndarray:
+    return (images.astype(np.float32) / 255.0)[..., None]
+
+
+def _psnr_from_mse01(mse: float) -> float:
+    return float(10 * np.log10(1.0 / mse))
+
+
+def _export(submodel, path: Path, mean_only: bool = False) -> None:
+    """Convert a Keras sub-model to a LiteRT flatbuffer (weights frozen, dynamic batch)."""
+    import tempfile
+
+    import keras
+    import tensorflow as tf
+
+    if mean_only:  # the codec needs only the posterior mean
+        submodel = keras.Model(submodel.inputs, submodel.outputs[0])
+    with tempfile.TemporaryDirectory() as saved:
+        submodel.export(saved, format="tf_saved_model", verbose=False)
+        path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(saved).convert())
+
+
+def _plot_history(history: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    for ax, key in zip(axes, ("loss", "kl", "mse")):
+        ax.plot(history[key], label="train")
+        ax.plot(history[f"val_{key}"], label="validation")
+        ax.set_title(key)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,78 @@
+"""Contract of the `nic` command: outputs, refusals, exit codes, one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from codec.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def digit_png(tmp_path, mnist_test):
+    path = tmp_path / "digit.png"
+    Image.fromarray(mnist_test[0]).save(path)
+    return path
+
+
+def nic(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_encode_then_decode_beside_the_input(digit_png, tmp_path):
+    result = nic("encode", digit_png, "-o", tmp_path / "d.nic")
+    assert result.exit_code == 0, result.output
+    result = nic("decode", tmp_path / "d.nic")
+    assert result.exit_code == 0, result.output
+    decoded = np.asarray(Image.open(tmp_path / "d.png"))
+    assert decoded.shape == (28, 28) and decoded.dtype == np.uint8
+
+
+def test_default_output_name_and_no_overwrite_without_force(digit_png, tmp_path):
+    assert nic("encode", digit_png).exit_code == 0
+    nic_file = tmp_path / "digit.nic"
+    before = nic_file.read_bytes()
+    result = nic("encode", digit_png, "-q", "1")
+    assert result.exit_code == 1 and "--force" in result.output
+    assert nic_file.read_bytes() == before
+    assert nic("encode", digit_png, "-q", "1", "--force").exit_code == 0
+    # decoding beside digit.nic would hit the original digit.png: refused, original intact
+    original = digit_png.read_bytes()
+    assert nic("decode", nic_file).exit_code == 1
+    assert digit_png.read_bytes() == original
+
+
+def test_info_json(digit_png, tmp_path):
+    nic("encode", digit_png, "-o", tmp_path / "d.nic", "-q", "3")
+    result = nic("info", tmp_path / "d.nic", "--json")
+    details = json.loads(result.output)
+    assert details["model"] == "mnist" and details["quality"] == 3
+    assert details["file_bytes"] == (tmp_path / "d.nic").stat().st_size
+
+
+@pytest.mark.parametrize("content", [b"", b"hello", b"\x89N" + bytes(20)])
+def test_garbage_nic_is_one_line_and_leaves_no_output(tmp_path, content):
+    bad = tmp_path / "bad.nic"
+    bad.write_bytes(content)
+    result = nic("decode", bad)
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "bad.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.nic"]
+
+
+def test_missing_input_and_bad_quality(tmp_path, digit_png):
+    assert nic("encode", tmp_path / "nope.png").exit_code == 1
+    assert nic("decode", tmp_path / "nope.nic").exit_code == 1
+    result = nic("encode", digit_png, "-q", "42")
+    assert result.exit_code == 1 and "quality" in result.output
+
+
+def test_usage_error_exits_2():
+    assert nic("encode").exit_code == 2
+    assert nic("no-such-verb").exit_code == 2

@@ -1,0 +1,49 @@
+"""The fast runtime (LiteRT) against the Keras originals, and the weights' fingerprints."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+import codec
+from codec.runtime import forget_models, load_model, to_uint8, weights_root
+
+
+def test_litert_decoder_matches_keras_within_one_grey_level(mnist_test):
+    keras = pytest.importorskip("keras")
+    model = load_model("mnist")
+    keras_encoder = keras.models.load_model(model.folder / "encoder.keras")
+    keras_decoder = keras.models.load_model(model.folder / "decoder.keras")
+    images = mnist_test[:200]
+    pixels = (images.astype(np.float32) / 255.0)[..., None]
+
+    keras_means = keras_encoder.predict(pixels, verbose=0)[0]
+    np.testing.assert_allclose(model.encode_latents(images), keras_means, atol=1e-4)
+
+    latents = model.tables[model.default_quality].dequantize(
+        model.tables[model.default_quality].quantize(keras_means)
+    )
+    keras_pixels = to_uint8(keras_decoder.predict(latents, verbose=0)[..., 0])
+    difference = np.abs(model.decode_latents(latents).astype(int) - keras_pixels.astype(int))
+    assert difference.max() <= 1
+
+
+def test_tampered_weights_are_refused(tmp_path, monkeypatch, fresh_models, mnist_test):
+    copy = tmp_path / "mnist"
+    shutil.copytree(weights_root() / "mnist", copy)
+    decoder = copy / "decoder.tflite"
+    data = bytearray(decoder.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    decoder.write_bytes(bytes(data))
+    monkeypatch.setenv("NIC_WEIGHTS", str(tmp_path))
+    encoded = codec.encode(mnist_test[0])  # the encoder is intact
+    with pytest.raises(codec.NicModelError, match="fingerprint"):
+        codec.decode(encoded)
+
+
+def test_file_naming_an_absent_model_is_refused(tmp_path, monkeypatch, fresh_models, mnist_test):
+    encoded = codec.encode(mnist_test[0])
+    monkeypatch.setenv("NIC_WEIGHTS", str(tmp_path))  # an empty weights folder
+    forget_models()
+    with pytest.raises(codec.NicModelError, match="model id 1"):
+        codec.decode(encoded)
