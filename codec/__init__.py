@@ -9,6 +9,7 @@ Encoding and decoding run exported LiteRT models; TensorFlow is needed only to t
 
 from .api import QUALITY_LEVELS, decode, decode_batch, encode, encode_batch, inspect
 from .errors import NicError, NicFormatError, NicInputError, NicModelError
+from . import pillow_plugin  # noqa: F401  registers the NIC format with Pillow
 
 __all__ = [
     "QUALITY_LEVELS",

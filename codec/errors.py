@@ -1,6 +1,8 @@
 """The one family of exceptions nic raises for anything it rejects."""
 
-__all__ = ["NicError", "NicFormatError", "NicInputError", "NicModelError"]
+__all__ = [
+    "NicError", "NicFormatError", "NicInputError", "NicModelError", "NicUnknownModelError"
+]
 
 
 class NicError(Exception):
@@ -17,3 +19,8 @@ class NicInputError(NicError, ValueError):
 
 class NicModelError(NicError):
     """A model is unknown, not installed, or its weights fail their fingerprint."""
+
+
+class NicUnknownModelError(NicModelError, NicFormatError):
+    """A .nic file names a model id that is not installed: a model problem, and a file
+    this installation cannot decode (so it is also a NicFormatError for decode's contract)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .entropy import EntropyTables
-from .errors import NicModelError
+from .errors import NicModelError, NicUnknownModelError
 
 __all__ = [
     "Model", "weights_root", "installed_models", "load_model", "load_model_by_id", "forget_models"
@@ -67,7 +67,7 @@ def load_model_by_id(model_id: int) -> "Model":
     for name, card in installed_models().items():
         if card["model_id"] == model_id:
             return _load(name)
-    raise NicModelError(f"the file needs model id {model_id}, which is not installed")
+    raise NicUnknownModelError(f"the file needs model id {model_id}, which is not installed")
 
 
 @cache

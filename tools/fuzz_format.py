@@ -1,6 +1,7 @@
 """Long-run fuzzer for the .nic container parser (`codec.format.unpack`).
 
-    python tools/fuzz_format.py --count 1000000 --seed 0
+    python tools/fuzz_format.py --count 1000000 --seed 0            # the container parser
+    python tools/fuzz_format.py --count 1000000 --seed 0 --decode   # the whole decoder
 
 Generates valid files, damages them, and checks that `unpack` raises only NicFormatError and
 never accepts a changed file. Flips of 1-3 bits, bursts of up to 16 bits, truncations and
@@ -80,10 +81,31 @@ def noise(rng: random.Random, data: bytes) -> bytes:
 MUTATIONS = [flip, burst, truncate, insert, damage, garbage, noise]
 
 
-def check(kind: str, original: bytes, mutated: bytes) -> str:
+def real_files() -> list[bytes]:
+    """Files the codec itself writes: every sample image at every quality level."""
+    import codec
+    from codec.images import read_image
+
+    samples = sorted((Path(__file__).resolve().parents[1] / "samples").iterdir())
+    images = [read_image(path)[0] for path in samples]
+    return [f for q in codec.QUALITY_LEVELS for f in codec.encode_batch(images, quality=q)]
+
+
+def decode_checked(data: bytes) -> tuple[Header, bytes]:
+    """The whole decoder; an accepted file must give uint8 pixels of its declared size."""
+    import codec
+
+    pixels = codec.decode(data)
+    header, payload = unpack(data)
+    if pixels.dtype != "uint8" or pixels.shape != (header.height, header.width):
+        raise AssertionError(f"decoded {pixels.dtype} {pixels.shape} for {header}")
+    return header, payload
+
+
+def check(kind: str, original: bytes, mutated: bytes, parse=unpack) -> str:
     """Classify one input: 'rejected', 'unchanged', 'collision' or 'failure'."""
     try:
-        header, payload = unpack(mutated)
+        header, payload = parse(mutated)
     except NicFormatError:
         return "rejected"
     except Exception as error:  # noqa: BLE001 - any other type is exactly what we hunt
@@ -97,14 +119,16 @@ def check(kind: str, original: bytes, mutated: bytes) -> str:
     return "collision"
 
 
-def run(count: int, seed: int) -> Counter:
+def run(count: int, seed: int, decode: bool = False) -> Counter:
     rng = random.Random(seed)
     tally: Counter = Counter()
+    corpus = real_files() if decode else []
+    parse = decode_checked if decode else unpack
     started = time.monotonic()
     for i in range(1, count + 1):
-        original = random_file(rng)
+        original = rng.choice(corpus) if corpus and rng.random() < 0.8 else random_file(rng)
         mutate = rng.choice(MUTATIONS)
-        tally[check(mutate.__name__, original, mutate(rng, original))] += 1
+        tally[check(mutate.__name__, original, mutate(rng, original), parse)] += 1
         if i % PROGRESS_EVERY == 0:
             rate = i / (time.monotonic() - started)
             print(f"{i} inputs, {tally['failure']} failures ({rate:.0f}/s)", flush=True)
@@ -115,12 +139,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=100_000, help="inputs to try (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--decode", action="store_true",
+                        help="fuzz the whole decoder (codec.decode) on real files, not only the parser")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    tally = run(args.count, args.seed)
+    tally = run(args.count, args.seed, args.decode)
     print(f"{args.count} inputs, {tally['failure']} failures")
     print(
         f"rejected {tally['rejected']}, unchanged {tally['unchanged']}, "
