@@ -133,6 +133,12 @@ def train(
     limit: Annotated[Optional[int], typer.Option(help="Use only this many images (smoke runs).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: Annotated[int, typer.Option(help="CPU threads for TensorFlow (0: all).")] = 0,
+    tables_only: Annotated[bool, typer.Option(
+        help="Keep the trained networks in OUT; rebuild only the entropy tables and card.")] = False,
+    multipliers: Annotated[Optional[str], typer.Option(
+        help="Step sizes of quality levels 1, 2, ... in posterior std units, e.g. '5,4,3'.")] = None,
+    default_quality: Annotated[Optional[int], typer.Option(
+        help="Quality level used when none is given.")] = None,
 ) -> None:
     """Train a model on a dataset and write its LiteRT files, entropy tables and card."""
     if not 1 <= model_id <= 255:
@@ -140,9 +146,14 @@ def train(
     name = name or dataset
     out = out or Path("weights") / name
     try:
-        from .train import train as run_training
+        from .train import retable, train as run_training
     except ImportError as error:
         fail(f"training needs the 'train' extra (pip install 'nic[train]'): {error}")
+    steps = _parse_multipliers(multipliers) if multipliers else None
+    if tables_only:
+        card = retable(out, steps, default_quality)
+        typer.echo(f"rebuilt the tables of {out}: levels {', '.join(card['multipliers'])}")
+        return
     if threads:
         import tensorflow as tf
 
@@ -151,11 +162,22 @@ def train(
     card = run_training(
         dataset, out, model_id=model_id, name=name, epochs=epochs, beta=beta,
         limit=limit, seed=seed, verbose=1 if sys.stdout.isatty() else 2,
+        multipliers=steps, default_quality=default_quality,
     )
     typer.echo(
         f"wrote {out}: {card['epochs_run']} epochs, test MSE {card['test_mse_unquantised']:.5f} "
         f"({card['test_psnr_unquantised_db']:.2f} dB unquantised)"
     )
+
+
+def _parse_multipliers(text: str) -> dict[int, float]:
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        fail(f"--multipliers must be numbers separated by commas, got {text!r}")
+    if not values or any(v <= 0 for v in values):
+        fail("--multipliers must be positive")
+    return {level: value for level, value in enumerate(values, start=1)}
 
 
 def main() -> None:

@@ -18,13 +18,14 @@ import numpy as np
 from .data import load_dataset
 from .entropy import build_tables
 
-__all__ = ["train", "DEFAULT_MULTIPLIERS", "WEIGHT_FILES"]
+__all__ = ["train", "retable", "DEFAULT_MULTIPLIERS", "WEIGHT_FILES"]
 
 # Quality level -> step size in units of each dimension's posterior std (see entropy.py).
 DEFAULT_MULTIPLIERS = {1: 5.0, 2: 4.0, 3: 3.2, 4: 2.6, 5: 2.1, 6: 1.7, 7: 1.3, 8: 0.9}
 # What the codec runs (LiteRT + tables) and the Keras originals kept for parity checks.
 WEIGHT_FILES = ("encoder.tflite", "decoder.tflite", "entropy.npz", "encoder.keras", "decoder.keras")
 VALIDATION_SIZE = 5000
+VALIDATION_CODED = 1000  # validation images coded per level for the card
 
 
 def train(
@@ -38,6 +39,8 @@ def train(
     limit: int | None = None,
     seed: int = 0,
     verbose: int = 2,
+    multipliers: dict[int, float] | None = None,
+    default_quality: int | None = None,
 ) -> dict:
     """Train on `dataset` and write a complete model folder to `out`; returns the card."""
     import keras
@@ -45,13 +48,7 @@ def train(
     from .model import CVAE
 
     keras.utils.set_random_seed(seed)
-    x_train, _, x_test, _ = load_dataset(dataset)
-    if limit:
-        x_train, x_test = x_train[:limit], x_test[:limit]
-    x_fit, x_val = _scale(x_train[:-VALIDATION_SIZE]), _scale(x_train[-VALIDATION_SIZE:])
-    if limit:  # smoke runs: keep a validation split of the tiny set
-        x_fit, x_val = _scale(x_train), _scale(x_train[: max(1, limit // 5)])
-
+    x_fit, x_val, x_test = _splits(dataset, limit)
     model = CVAE(beta=beta, seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     callbacks = [
@@ -60,7 +57,7 @@ def train(
     ]
     started = time.time()
     history = model.fit(
-        x_fit, epochs=epochs, batch_size=128, validation_data=(x_val,),
+        _scale(x_fit), epochs=epochs, batch_size=128, validation_data=(_scale(x_val),),
         callbacks=callbacks, verbose=verbose, shuffle=True,
     )
     train_seconds = time.time() - started
@@ -70,37 +67,103 @@ def train(
     model.decoder.save(out / "decoder.keras")
     _export(model.encoder, out / "encoder.tflite", mean_only=True)
     _export(model.decoder, out / "decoder.tflite")
-
-    train_means, train_logvars = model.encoder.predict(x_fit, batch_size=1024, verbose=0)
-    sigmas = np.sqrt(np.mean(np.exp(train_logvars), axis=0)).astype(np.float32)
-    build_tables(train_means, sigmas, DEFAULT_MULTIPLIERS).save(out / "entropy.npz")
+    _plot_history(history.history, out / "training.png")
 
     test_decoded = model.predict(_scale(x_test), batch_size=1024, verbose=0)
     test_mse = float(np.mean((test_decoded[..., 0] - x_test / 255.0) ** 2))
-    _plot_history(history.history, out / "training.png")
     card = {
         "name": name,
         "model_id": model_id,
         "dataset": dataset,
         "architecture": "CVAE 16-d (codec/model.py)",
-        "command": "nic " + shlex.join(sys.argv[1:]) if sys.argv[0].endswith("nic") else None,
+        "command": _command_line(),
         "epochs_run": len(history.history["loss"]),
         "epochs_max": epochs,
         "beta": beta,
         "seed": seed,
+        "limit": limit,
         "train_images": int(len(x_fit)),
+        "validation_images": int(len(x_val)),
         "train_seconds": round(train_seconds, 1),
         "test_images": int(len(x_test)),
         "test_mse_unquantised": round(test_mse, 6),
         "test_psnr_unquantised_db": round(_psnr_from_mse01(test_mse), 3),
-        "latent_sigmas": [round(float(s), 5) for s in sigmas],
-        "quality_multipliers": {str(q): m for q, m in DEFAULT_MULTIPLIERS.items()},
-        "default_quality": 4,
         "platform": platform.platform(),
-        "fingerprints": fingerprints(out),
+        "multipliers": {str(q): m for q, m in (multipliers or DEFAULT_MULTIPLIERS).items()},
+        "default_quality": default_quality or 4,
     }
+    return _write_tables_and_card(out, card, model.encoder, x_fit, x_val)
+
+
+def retable(out: Path, multipliers: dict[int, float] | None = None,
+            default_quality: int | None = None) -> dict:
+    """Rebuild the entropy tables of a trained model folder (new quality levels, no training)."""
+    import keras
+
+    card = json.loads((out / "card.json").read_text())
+    card["multipliers"] = {str(q): m for q, m in (multipliers or DEFAULT_MULTIPLIERS).items()}
+    if default_quality is not None:
+        card["default_quality"] = default_quality
+    card["tables_command"] = _command_line()
+    x_fit, x_val, _ = _splits(card["dataset"], card.get("limit"))
+    encoder = keras.models.load_model(out / "encoder.keras")
+    return _write_tables_and_card(out, card, encoder, x_fit, x_val)
+
+
+def _write_tables_and_card(out, card, encoder, x_fit, x_val) -> dict:
+    """Measure the entropy tables on the training split, then the codec on validation images."""
+    multipliers = {int(q): m for q, m in card.get("multipliers", DEFAULT_MULTIPLIERS).items()}
+    means, logvars = encoder.predict(_scale(x_fit), batch_size=1024, verbose=0)
+    sigmas = np.sqrt(np.mean(np.exp(logvars), axis=0)).astype(np.float32)
+    build_tables(means, sigmas, multipliers).save(out / "entropy.npz")
+    card["latent_sigmas"] = [round(float(s), 5) for s in sigmas]
+    card["multipliers"] = {str(q): m for q, m in multipliers.items()}
+    card["fingerprints"] = fingerprints(out)
+    card["validation"] = _validate(out, card, x_val[:VALIDATION_CODED])
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def _validate(out: Path, card: dict, images: np.ndarray) -> dict:
+    """Mean file bytes and PSNR per quality level, through the real codec (LiteRT, coder)."""
+    import os
+
+    from . import api, runtime
+    from .metrics import psnr
+
+    previous = os.environ.get(runtime.WEIGHTS_ENV)
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    os.environ[runtime.WEIGHTS_ENV] = str(out.parent)
+    runtime.forget_models()
+    try:
+        figures = {}
+        for quality in sorted(int(q) for q in card["multipliers"]):
+            files = api.encode_batch(images, model=card["name"], quality=quality)
+            decoded = np.stack(api.decode_batch(files))
+            figures[str(quality)] = {
+                "mean_bytes": round(float(np.mean([len(f) for f in files])), 3),
+                "psnr_db": round(psnr(images, decoded), 3),
+            }
+        return {"images": int(len(images)), "levels": figures}
+    finally:
+        if previous is None:
+            os.environ.pop(runtime.WEIGHTS_ENV, None)
+        else:
+            os.environ[runtime.WEIGHTS_ENV] = previous
+        runtime.forget_models()
+
+
+def _splits(dataset: str, limit: int | None):
+    """(fit, validation, test) uint8 images: validation is the last 5,000 training images."""
+    x_train, _, x_test, _ = load_dataset(dataset)
+    if limit:  # smoke runs: a tiny fit set, with a validation split taken from it
+        return x_train[:limit], x_train[: max(1, limit // 5)], x_test[:limit]
+    return x_train[:-VALIDATION_SIZE], x_train[-VALIDATION_SIZE:], x_test
+
+
+def _command_line() -> str | None:
+    """The exact command that wrote the files, when run through the `nic` entry point."""
+    return "nic " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name == "nic" else None
 
 
 def fingerprints(folder: Path) -> dict[str, str]:

@@ -1,0 +1,138 @@
+"""Many files in one command: expand folders and globs, code in chunks, keep going past bad files.
+
+The CLI's `nic encode a.png b.png folder/ -o OUTDIR` and `nic decode *.nic -o OUTDIR` call these.
+Each chunk of images goes through the batch API in one network call; every output is written
+atomically; a file that cannot be read or written is reported and skipped, and the summary
+counts it so the command can end with exit code 1.
+"""
+
+import glob
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .api import decode_batch, encode_batch
+from .errors import NicError
+from .files import check_writable, write_atomic
+from .images import read_image, save_png_bytes
+
+__all__ = ["Summary", "expand_inputs", "encode_files", "decode_files"]
+
+CHUNK = 256  # images per batch-API call
+
+
+@dataclass
+class Summary:
+    """What a batch run did: counts, bytes and the one-line reason of each failure."""
+
+    files: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.bytes_in / self.bytes_out if self.bytes_out else 0.0
+
+    def line(self) -> str:
+        text = (
+            f"{self.files} files, {self.bytes_in:,} bytes in, {self.bytes_out:,} bytes out, "
+            f"ratio {self.ratio:.3g}:1"
+        )
+        return text + (f", {len(self.failures)} failed" if self.failures else "")
+
+
+def expand_inputs(arguments: Iterable[str | Path], suffixes: set[str] | None = None) -> list[Path]:
+    """Paths, folders (their files with one of `suffixes`, sorted) and quoted globs -> files.
+
+    A path that does not exist is kept, so that it is reported as missing, not dropped silently.
+    """
+    found: list[Path] = []
+    for argument in map(str, arguments):
+        if Path(argument).is_dir():
+            found += sorted(
+                p for p in Path(argument).iterdir()
+                if p.is_file() and (suffixes is None or p.suffix.lower() in suffixes)
+            )
+        elif glob.has_magic(argument) and not Path(argument).exists():
+            found += sorted(Path(p) for p in glob.glob(argument) if Path(p).is_file())
+        else:
+            found.append(Path(argument))
+    return found
+
+
+def output_for(source: Path, out_dir: Path | None, suffix: str) -> Path:
+    """Where a batch output goes: OUTDIR/name.suffix, or beside its source."""
+    return (out_dir or source.parent) / (source.stem + suffix)
+
+
+def encode_files(sources, out_dir, *, model="mnist", quality=None, force=False,
+                 advance: Callable[[int], None] = lambda n: None) -> Summary:
+    """Encode image files to .nic files; returns the summary, never raises for one bad file."""
+    return _run(sources, out_dir, ".nic", force, advance,
+                read=lambda path: read_image(path)[0],
+                code=lambda items: encode_batch(items, model=model, quality=quality))
+
+
+def decode_files(sources, out_dir, *, force=False,
+                 advance: Callable[[int], None] = lambda n: None) -> Summary:
+    """Decode .nic files to PNG files; returns the summary, never raises for one bad file."""
+    def code(items):
+        return [save_png_bytes(pixels) for pixels in decode_batch(items)]
+
+    return _run(sources, out_dir, ".png", force, advance, read=_read_bytes, code=code)
+
+
+def _run(sources, out_dir, suffix, force, advance, read, code) -> Summary:
+    summary = Summary()
+    for start in range(0, len(sources), CHUNK):
+        chunk = sources[start : start + CHUNK]
+        ready = [item for item in (_prepare(s, out_dir, suffix, force, read, summary) for s in chunk)
+                 if item is not None]
+        for source, target, outputs in _code_all(ready, code, summary):
+            try:
+                write_atomic(target, outputs, force=force)
+            except NicError as error:
+                summary.failures.append(f"{source}: {error}")
+                continue
+            summary.files += 1
+            summary.bytes_in += source.stat().st_size
+            summary.bytes_out += len(outputs)
+        advance(len(chunk))
+    return summary
+
+
+def _prepare(source, out_dir, suffix, force, read, summary):
+    """Read one input and check its output path; on failure, record it and return None."""
+    target = output_for(source, out_dir, suffix)
+    try:
+        check_writable(target, force=force, inputs=[source])
+        return source, target, read(source)
+    except (NicError, OSError) as error:
+        summary.failures.append(f"{source}: {error}")
+        return None
+
+
+def _code_all(ready, code, summary):
+    """Code a chunk in one call; if that fails, fall back to one file at a time."""
+    if not ready:
+        return []
+    try:
+        results = code([item for _, _, item in ready])
+        return [(s, t, r) for (s, t, _), r in zip(ready, results)]
+    except NicError:
+        coded = []
+        for source, target, item in ready:
+            try:
+                coded.append((source, target, code([item])[0]))
+            except NicError as error:
+                summary.failures.append(f"{source}: {error}")
+        return coded
+
+
+def _read_bytes(path: Path) -> bytes:
+    if path.is_dir():
+        raise NicError(f"{path} is a directory")
+    if not path.exists():
+        raise NicError(f"no such file: {path}")
+    return path.read_bytes()
