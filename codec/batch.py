@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .api import decode_batch, encode_batch
 from .errors import NicError
-from .files import check_writable, write_atomic
+from .files import check_writable, read_input, write_atomic
 from .images import read_image, save_png_bytes
 
 __all__ = ["Summary", "expand_inputs", "encode_files", "decode_files"]
@@ -80,7 +80,7 @@ def decode_files(sources, out_dir, *, force=False,
     def code(items):
         return [save_png_bytes(pixels) for pixels in decode_batch(items)]
 
-    return _run(sources, out_dir, ".png", force, advance, read=_read_bytes, code=code)
+    return _run(sources, out_dir, ".png", force, advance, read=read_input, code=code)
 
 
 def _run(sources, out_dir, suffix, force, advance, read, code) -> Summary:
@@ -128,11 +128,3 @@ def _code_all(ready, code, summary):
             except NicError as error:
                 summary.failures.append(f"{source}: {error}")
         return coded
-
-
-def _read_bytes(path: Path) -> bytes:
-    if path.is_dir():
-        raise NicError(f"{path} is a directory")
-    if not path.exists():
-        raise NicError(f"no such file: {path}")
-    return path.read_bytes()

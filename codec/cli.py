@@ -47,12 +47,15 @@ def one_line_errors(command):
     return wrapper
 
 
+Sources = Annotated[list[Path], typer.Argument(help="Files, folders or quoted globs.")]
+
+
 @app.command()
 @one_line_errors
 def encode(
-    source: Annotated[Path, typer.Argument(help="Image to compress (any format Pillow reads).")],
-    output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="Output .nic [default: beside SOURCE].")
+    sources: Sources,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Output file, or folder for several inputs [default: beside each].")
     ] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (see nic models).")] = "mnist",
     quality: Annotated[
@@ -60,11 +63,20 @@ def encode(
     ] = None,
     force: Force = False,
 ) -> None:
-    """Compress an image into a .nic file."""
+    """Compress images (any format Pillow reads) into .nic files."""
+    from .images import image_suffixes
+
+    if _is_batch(sources):
+        from .batch import encode_files
+
+        _batch(encode_files, sources, image_suffixes() - {".nic"}, output,
+               model=model, quality=quality, force=force)
+        return
     from .api import encode as encode_image
     from .files import check_writable, output_path_for, write_atomic
     from .images import read_image
 
+    source = sources[0]
     output = output or output_path_for(source, ".nic")
     check_writable(output, force=force, inputs=[source])
     grey, warnings = read_image(source)
@@ -78,22 +90,100 @@ def encode(
 @app.command()
 @one_line_errors
 def decode(
-    source: Annotated[Path, typer.Argument(help="The .nic file to decompress.")],
-    output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="Output PNG [default: beside SOURCE].")
+    sources: Sources,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Output PNG, or folder for several inputs [default: beside each].")
     ] = None,
     force: Force = False,
 ) -> None:
-    """Decompress a .nic file into a PNG, at the original size and polarity."""
+    """Decompress .nic files into PNGs, at the original size and polarity."""
+    if _is_batch(sources):
+        from .batch import decode_files
+
+        _batch(decode_files, sources, {".nic"}, output, force=force)
+        return
     from .api import decode as decode_file
-    from .files import check_writable, output_path_for, write_atomic
+    from .files import check_writable, output_path_for, read_input, write_atomic
     from .images import save_png_bytes
 
+    source = sources[0]
     output = output or output_path_for(source, ".png")
     check_writable(output, force=force, inputs=[source])
-    pixels = decode_file(_read_file(source))
+    pixels = decode_file(read_input(source))
     write_atomic(output, save_png_bytes(pixels), force=force)
     typer.echo(f"{source} -> {output}: {pixels.shape[1]}x{pixels.shape[0]}")
+
+
+def _is_batch(sources: list[Path]) -> bool:
+    """Several inputs, a folder or a glob: the batch path with a progress bar and a summary."""
+    import glob
+
+    return len(sources) > 1 or sources[0].is_dir() or (
+        glob.has_magic(str(sources[0])) and not sources[0].exists()
+    )
+
+
+def _batch(run, sources, suffixes, output, **options) -> None:
+    from rich.progress import Progress
+
+    from .batch import expand_inputs
+
+    files = expand_inputs(sources, suffixes)
+    if output is not None:
+        if output.exists() and not output.is_dir():
+            fail(f"{output} is not a folder: with several inputs, -o names a folder")
+        output.mkdir(parents=True, exist_ok=True)
+    with Progress(transient=True, console=_stderr_console()) as progress:
+        task = progress.add_task("coding", total=len(files))
+        summary = run(files, output, advance=lambda n: progress.advance(task, n), **options)
+    for failure in summary.failures:
+        typer.echo(f"nic: error: {failure}", err=True)
+    typer.echo(summary.line())
+    if summary.failures:
+        raise typer.Exit(code=1)
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@app.command()
+@one_line_errors
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the installed models with the figures from their cards."""
+    from .runtime import installed_models
+
+    cards = installed_models()
+    rows = [_model_row(card) for card in cards.values()]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        fail("no models are installed")
+    typer.echo(f"{'model':16} {'id':>3} {'dataset':8} {'levels':7} {'default':>7} "
+               f"{'bytes':>6} {'PSNR dB':>7}  {'unquantised':>11}")
+    for row in rows:
+        typer.echo(
+            f"{row['model']:16} {row['model_id']:>3} {row['dataset']:8} {row['levels']:7} "
+            f"{row['default_quality']:>7} {row['default_bytes']:>6} {row['default_psnr_db']:>7}  "
+            f"{row['unquantised_psnr_db']:>8} dB"
+        )
+
+
+def _model_row(card: dict) -> dict:
+    levels = sorted(int(q) for q in card.get("multipliers", {}))
+    default = card.get("validation", {}).get("levels", {}).get(str(card["default_quality"]), {})
+    return {
+        "model": card["name"], "model_id": card["model_id"], "dataset": card["dataset"],
+        "levels": f"{levels[0]}-{levels[-1]}" if levels else "-",
+        "default_quality": card["default_quality"],
+        "default_bytes": default.get("mean_bytes", "-"), "default_psnr_db": default.get("psnr_db", "-"),
+        "unquantised_psnr_db": card.get("test_psnr_unquantised_db", "-"),
+    }
 
 
 @app.command()
@@ -105,20 +195,14 @@ def info(
     """Show what a .nic file holds (model, quality, size, bytes)."""
     from .api import inspect
 
-    details = inspect(_read_file(source))
+    from .files import read_input
+
+    details = inspect(read_input(source))
     if as_json:
         typer.echo(json.dumps(details))
         return
     for key, value in details.items():
         typer.echo(f"{key:15} {value}")
-
-
-def _read_file(path: Path) -> bytes:
-    if path.is_dir():
-        raise NicError(f"{path} is a directory")
-    if not path.exists():
-        raise NicError(f"no such file: {path}")
-    return path.read_bytes()
 
 
 @app.command()
@@ -178,6 +262,28 @@ def _parse_multipliers(text: str) -> dict[int, float]:
     if not values or any(v <= 0 for v in values):
         fail("--multipliers must be positive")
     return {level: value for level, value in enumerate(values, start=1)}
+
+
+@app.command()
+@one_line_errors
+def bench(
+    dataset: Annotated[str, typer.Option(help="Dataset in $NIC_DATA: mnist or fashion.")] = "mnist",
+    limit: Annotated[
+        Optional[int], typer.Option(help="Use the first N test images [default: all 10,000].")
+    ] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: bench-out/DATASET].")] = None,
+    codecs: Annotated[Optional[str], typer.Option(
+        help="Comma-separated subset of nic, jpeg, webp, avif, jpegxl, png, webp-lossless, "
+        "jpegxl-lossless, latent-raw, latent-npy [default: all].")
+    ] = None,
+) -> None:
+    """Rate-distortion bench against JPEG, WebP, AVIF, JPEG XL, PNG: rd.json, rd.csv, rd.png."""
+    from .bench import print_report, run_bench
+
+    out = out or Path("bench-out") / dataset
+    result = run_bench(dataset, limit, out, codecs)
+    print_report(result)
+    typer.echo(f"wrote {out}: rd.json rd.csv rd.png samples.png")
 
 
 def main() -> None:

@@ -12,10 +12,23 @@ from pathlib import Path
 
 from .errors import NicError
 
-__all__ = ["write_atomic", "check_writable", "output_path_for"]
+__all__ = ["read_input", "write_atomic", "check_writable", "output_path_for"]
 
 # Group and others may read what nic writes, as with any new file; the umask may take more away.
 _FILE_MODE = 0o644
+
+
+def read_input(path) -> bytes:
+    """The bytes of an input file, or NicError with one line (missing, a folder, unreadable)."""
+    path = Path(path)
+    if path.is_dir():
+        raise NicError(f"{path} is a directory")
+    if not path.exists():
+        raise NicError(f"no such file: {path}")
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise NicError(f"cannot read {path}: {error.strerror}") from None
 
 
 def write_atomic(path, data: bytes, *, force: bool = False) -> None:

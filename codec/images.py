@@ -46,6 +46,7 @@ __all__ = [
     "prepare",
     "restore",
     "save_png_bytes",
+    "image_suffixes",
 ]
 
 MODEL_SIZE = 28
@@ -379,3 +380,9 @@ def save_png_bytes(grey: np.ndarray) -> bytes:
     buffer = BytesIO()
     Image.fromarray(np.ascontiguousarray(grey)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def image_suffixes() -> set[str]:
+    """File endings Pillow opens (lower case, with the dot): what a folder of images holds."""
+    Image.init()
+    return {suffix.lower() for suffix in Image.registered_extensions()}

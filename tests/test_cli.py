@@ -76,3 +76,32 @@ def test_missing_input_and_bad_quality(tmp_path, digit_png):
 def test_usage_error_exits_2():
     assert nic("encode").exit_code == 2
     assert nic("no-such-verb").exit_code == 2
+
+
+def test_folder_batch_keeps_going_past_a_bad_file(tmp_path, mnist_test):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(40):
+        Image.fromarray(mnist_test[i]).save(folder / f"{i:03}.png")
+    (folder / "broken.png").write_bytes(b"not a png")
+    result = nic("encode", folder, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "broken.png" in result.output
+    written = sorted((tmp_path / "out").glob("*.nic"))
+    assert len(written) == 40
+    bytes_in = sum(p.stat().st_size for p in folder.glob("0*.png"))
+    bytes_out = sum(p.stat().st_size for p in written)
+    assert f"40 files, {bytes_in:,} bytes in, {bytes_out:,} bytes out" in result.output
+
+    result = nic("decode", tmp_path / "out", "-o", tmp_path / "png")
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "png").glob("*.png"))) == 40
+    # a second run refuses to overwrite, file by file, and says so
+    again = nic("decode", tmp_path / "out", "-o", tmp_path / "png")
+    assert again.exit_code == 1 and "--force" in again.output
+
+
+def test_models_lists_the_shipped_model():
+    result = nic("models", "--json")
+    assert result.exit_code == 0
+    assert "mnist" in {row["model"] for row in json.loads(result.output)}
