@@ -49,7 +49,7 @@ def encode_batch(images: Iterable, *, model: str = "mnist", quality: int | None 
     net = load_model(model)
     quality = net.default_quality if quality is None else quality
     table = _level_table(net, quality)
-    prepared = [prepare(to_grey(image)) for image in images]
+    prepared = [prepare(to_grey(image), net.input_size) for image in images]
     if not prepared:
         return []
     model_images = np.stack([model_image for model_image, _ in prepared])
@@ -105,7 +105,9 @@ def _level_table(net: Model, quality: int, error: type = NicError):
 
 
 def _header(net: Model, quality: int, geometry: Geometry) -> Header:
+    """The header of one file; its geometry is the decoded image's (2x the input for SR)."""
+    scale = 28 // net.input_size
     return Header(
-        model_id=net.model_id, quality=quality, width=geometry.width,
-        height=geometry.height, inverted=geometry.inverted,
+        model_id=net.model_id, quality=int(quality), width=geometry.width * scale,
+        height=geometry.height * scale, inverted=geometry.inverted,
     )

@@ -223,6 +223,9 @@ def train(
         help="Step sizes of quality levels 1, 2, ... in posterior std units, e.g. '5,4,3'.")] = None,
     default_quality: Annotated[Optional[int], typer.Option(
         help="Quality level used when none is given.")] = None,
+    task: Annotated[str, typer.Option(
+        help="compress, denoise (noisy -> clean) or sr2x (14x14 -> 28x28).")] = "compress",
+    latent_dim: Annotated[int, typer.Option(help="Size of the latent.")] = 16,
 ) -> None:
     """Train a model on a dataset and write its LiteRT files, entropy tables and card."""
     if not 1 <= model_id <= 255:
@@ -246,7 +249,7 @@ def train(
     card = run_training(
         dataset, out, model_id=model_id, name=name, epochs=epochs, beta=beta,
         limit=limit, seed=seed, verbose=1 if sys.stdout.isatty() else 2,
-        multipliers=steps, default_quality=default_quality,
+        multipliers=steps, default_quality=default_quality, task=task, latent_dim=latent_dim,
     )
     typer.echo(
         f"wrote {out}: {card['epochs_run']} epochs, test MSE {card['test_mse_unquantised']:.5f} "

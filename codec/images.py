@@ -87,17 +87,17 @@ class Geometry:
                 raise NicInputError(f"geometry {name} must be a positive integer, got {value!r}")
 
 
-def content_box(width: int, height: int) -> tuple[int, int, int, int]:
-    """The (left, top, right, bottom) box a width x height image occupies in the 28x28 square.
+def content_box(width: int, height: int, size: int = MODEL_SIZE) -> tuple[int, int, int, int]:
+    """The (left, top, right, bottom) box a width x height image occupies in the size² square.
 
     The one source of truth for prepare and restore: the longer side becomes 28, the other keeps
     the aspect ratio (at least 1 pixel), and the box is centred.
     """
     longest = max(width, height)
     # Integer rounding, so the box never depends on float quirks.
-    w = max(1, (width * MODEL_SIZE + longest // 2) // longest)
-    h = max(1, (height * MODEL_SIZE + longest // 2) // longest)
-    left, top = (MODEL_SIZE - w) // 2, (MODEL_SIZE - h) // 2
+    w = max(1, (width * size + longest // 2) // longest)
+    h = max(1, (height * size + longest // 2) // longest)
+    left, top = (size - w) // 2, (size - h) // 2
     return left, top, left + w, top + h
 
 
@@ -310,8 +310,8 @@ def _round(values: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
-def prepare(grey: np.ndarray) -> tuple[np.ndarray, Geometry]:
-    """Grey uint8 (H, W) -> (model image uint8 (28, 28), Geometry).
+def prepare(grey: np.ndarray, size: int = MODEL_SIZE) -> tuple[np.ndarray, Geometry]:
+    """Grey uint8 (H, W) -> (model image uint8 (size, size), Geometry).
 
     Dark-on-light images are inverted, then the image is fitted into the content box and centred
     on a black (background) canvas. A 28x28 image keeps every pixel (inverted or not).
@@ -320,9 +320,9 @@ def prepare(grey: np.ndarray) -> tuple[np.ndarray, Geometry]:
     height, width = grey.shape
     inverted = bool(np.median(_border(grey)) > 127)
     model = 255 - grey if inverted else grey.copy()
-    if (width, height) != (MODEL_SIZE, MODEL_SIZE):
-        left, top, right, bottom = content_box(width, height)
-        canvas = np.zeros((MODEL_SIZE, MODEL_SIZE), dtype=np.uint8)
+    if (width, height) != (size, size):
+        left, top, right, bottom = content_box(width, height, size)
+        canvas = np.zeros((size, size), dtype=np.uint8)
         canvas[top:bottom, left:right] = _resize(model, (right - left, bottom - top))
         model = canvas
     return model, Geometry(width, height, inverted)

@@ -24,10 +24,14 @@ IMAGE_SIZE = 28
 LATENT_DIM = 16
 
 
-def build_encoder(latent_dim: int = LATENT_DIM) -> keras.Model:
-    """Image in [0, 1], shape (28, 28, 1) -> (mean, logvar), each (latent_dim,)."""
-    image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
-    h = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(image)
+def build_encoder(latent_dim: int = LATENT_DIM, input_size: int = IMAGE_SIZE) -> keras.Model:
+    """Image in [0, 1], shape (input_size, input_size, 1) -> (mean, logvar), each (latent_dim,).
+
+    input_size 28 (the codec) or 14 (2x super-resolution: the first convolution keeps 14x14).
+    """
+    image = keras.Input((input_size, input_size, 1), name="image")
+    first_stride = input_size // 14
+    h = layers.Conv2D(32, 3, strides=first_stride, padding="same", activation="relu")(image)
     h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
     h = layers.Flatten()(h)
     h = layers.Dense(128, activation="relu")(h)
@@ -48,7 +52,11 @@ def build_decoder(latent_dim: int = LATENT_DIM) -> keras.Model:
 
 
 class CVAE(keras.Model):
-    """Encoder and decoder trained together; `call` decodes the posterior mean."""
+    """Encoder and decoder trained together; `call` decodes the posterior mean.
+
+    Trained on (input, target) pairs: the same images for the codec, noisy -> clean for
+    denoising, 14x14 -> 28x28 for super-resolution.
+    """
 
     def __init__(self, encoder=None, decoder=None, beta: float = 1.0, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
@@ -68,8 +76,9 @@ class CVAE(keras.Model):
         mean, _ = self.encoder(images)
         return self.decoder(mean)
 
-    def _loss_terms(self, images, training: bool):
-        mean, logvar = self.encoder(images, training=training)
+    def _loss_terms(self, data, training: bool):
+        inputs, images = _pair(data)
+        mean, logvar = self.encoder(inputs, training=training)
         if training:
             noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
             latent = mean + ops.exp(0.5 * logvar) * noise
@@ -91,13 +100,18 @@ class CVAE(keras.Model):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def train_step(self, data):
-        images = data[0] if isinstance(data, tuple) else data
         with tf.GradientTape() as tape:
-            values = self._loss_terms(images, training=True)
+            values = self._loss_terms(data, training=True)
         grads = tape.gradient(values["loss"], self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self._record(values)
 
     def test_step(self, data):
-        images = data[0] if isinstance(data, tuple) else data
-        return self._record(self._loss_terms(images, training=False))
+        return self._record(self._loss_terms(data, training=False))
+
+
+def _pair(data):
+    """Keras hands over x, (x,) or (x, y): return (input, target), the target defaulting to x."""
+    if isinstance(data, (tuple, list)):
+        return (data[0], data[1]) if len(data) > 1 and data[1] is not None else (data[0], data[0])
+    return data, data

@@ -138,6 +138,11 @@ class Model:
         return self.card["default_quality"]
 
     @property
+    def input_size(self) -> int:
+        """Side of the square the encoder reads: 28, or 14 for 2x super-resolution."""
+        return self.card.get("input_size", 28)
+
+    @property
     def tables(self) -> EntropyTables:
         if "tables" not in self._networks:
             data = _read_checked(self.folder, "entropy.npz", self.card)
@@ -151,7 +156,7 @@ class Model:
         return self._networks[part]
 
     def encode_latents(self, images: np.ndarray) -> np.ndarray:
-        """Model images uint8 (N, 28, 28) -> posterior means float32 (N, D)."""
+        """Model images uint8 (N, S, S), S = input_size -> posterior means float32 (N, D)."""
         pixels = (images.astype(np.float32) / 255.0)[..., None]
         return self._network("encoder")(pixels)
 

@@ -17,6 +17,8 @@ import numpy as np
 
 from .data import load_dataset
 from .entropy import build_tables
+from .errors import NicError
+from .noise import add_random_noise, reduce2x
 
 __all__ = ["train", "retable", "DEFAULT_MULTIPLIERS", "WEIGHT_FILES"]
 
@@ -25,6 +27,8 @@ DEFAULT_MULTIPLIERS = {1: 5.0, 2: 4.0, 3: 3.2, 4: 2.6, 5: 2.1, 6: 1.7, 7: 1.3, 8
 # What the codec runs (LiteRT + tables) and the Keras originals kept for parity checks.
 WEIGHT_FILES = ("encoder.tflite", "decoder.tflite", "entropy.npz", "encoder.keras", "decoder.keras")
 VALIDATION_SIZE = 5000
+BATCH = 128
+TASKS = ("compress", "denoise", "sr2x")
 VALIDATION_CODED = 1000  # validation images coded per level for the card
 
 
@@ -41,24 +45,36 @@ def train(
     verbose: int = 2,
     multipliers: dict[int, float] | None = None,
     default_quality: int | None = None,
+    task: str = "compress",
+    latent_dim: int = 16,
 ) -> dict:
-    """Train on `dataset` and write a complete model folder to `out`; returns the card."""
+    """Train on `dataset` and write a complete model folder to `out`; returns the card.
+
+    task: "compress" (input = target), "denoise" (noisy input, a fresh random noise type per
+    image and epoch -> clean target) or "sr2x" (14x14 2x2-mean input -> 28x28 target).
+    """
     import keras
 
-    from .model import CVAE
+    from .model import CVAE, build_decoder, build_encoder
 
+    if task not in TASKS:
+        raise NicError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     keras.utils.set_random_seed(seed)
     x_fit, x_val, x_test = _splits(dataset, limit)
-    model = CVAE(beta=beta, seed=seed)
+    input_size = 14 if task == "sr2x" else 28
+    model = CVAE(build_encoder(latent_dim, input_size), build_decoder(latent_dim),
+                 beta=beta, seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     callbacks = [
         keras.callbacks.EarlyStopping(patience=6, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2, min_lr=1e-5),
     ]
     started = time.time()
+    val_inputs, test_inputs = (_task_inputs(task, x, seed + 1) for x in (x_val, x_test))
     history = model.fit(
-        _scale(x_fit), epochs=epochs, batch_size=128, validation_data=(_scale(x_val),),
-        callbacks=callbacks, verbose=verbose, shuffle=True,
+        _training_data(task, x_fit, seed), epochs=epochs,
+        validation_data=(_scale(val_inputs), _scale(x_val)),
+        callbacks=callbacks, verbose=verbose,
     )
     train_seconds = time.time() - started
 
@@ -69,13 +85,16 @@ def train(
     _export(model.decoder, out / "decoder.tflite")
     _plot_history(history.history, out / "training.png")
 
-    test_decoded = model.predict(_scale(x_test), batch_size=1024, verbose=0)
+    test_decoded = model.predict(_scale(test_inputs), batch_size=1024, verbose=0)
     test_mse = float(np.mean((test_decoded[..., 0] - x_test / 255.0) ** 2))
     card = {
         "name": name,
         "model_id": model_id,
         "dataset": dataset,
-        "architecture": "CVAE 16-d (codec/model.py)",
+        "task": task,
+        "input_size": input_size,
+        "latent_dim": latent_dim,
+        "architecture": f"CVAE {latent_dim}-d (codec/model.py)",
         "command": _command_line(),
         "epochs_run": len(history.history["loss"]),
         "epochs_max": epochs,
@@ -95,6 +114,39 @@ def train(
     return _write_tables_and_card(out, card, model.encoder, x_fit, x_val)
 
 
+def _task_inputs(task: str, images: np.ndarray, seed: int) -> np.ndarray:
+    """The degraded inputs a task's encoder reads, for a fixed evaluation set."""
+    if task == "denoise":
+        return add_random_noise(images, np.random.default_rng(seed))
+    return reduce2x(images) if task == "sr2x" else images
+
+
+def _training_data(task: str, images: np.ndarray, seed: int):
+    """Batches of (input, target) in [0, 1]; denoising draws fresh noise every epoch."""
+    import keras
+
+    class Pairs(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.fixed = None if task == "denoise" else _task_inputs(task, images, seed)
+            self.on_epoch_end()
+
+        def __len__(self):
+            return -(-len(images) // BATCH)
+
+        def on_epoch_end(self):
+            self.order = self.rng.permutation(len(images))
+
+        def __getitem__(self, index):
+            rows = self.order[index * BATCH : (index + 1) * BATCH]
+            targets = images[rows]
+            inputs = add_random_noise(targets, self.rng) if self.fixed is None else self.fixed[rows]
+            return _scale(inputs), _scale(targets)
+
+    return Pairs()
+
+
 def retable(out: Path, multipliers: dict[int, float] | None = None,
             default_quality: int | None = None) -> dict:
     """Rebuild the entropy tables of a trained model folder (new quality levels, no training)."""
@@ -106,25 +158,29 @@ def retable(out: Path, multipliers: dict[int, float] | None = None,
         card["default_quality"] = default_quality
     card["tables_command"] = _command_line()
     x_fit, x_val, _ = _splits(card["dataset"], card.get("limit"))
-    encoder = keras.models.load_model(out / "encoder.keras")
+    encoder = keras.models.load_model(out / "encoder.keras", compile=False)
     return _write_tables_and_card(out, card, encoder, x_fit, x_val)
 
 
 def _write_tables_and_card(out, card, encoder, x_fit, x_val) -> dict:
     """Measure the entropy tables on the training split, then the codec on validation images."""
     multipliers = {int(q): m for q, m in card.get("multipliers", DEFAULT_MULTIPLIERS).items()}
-    means, logvars = encoder.predict(_scale(x_fit), batch_size=1024, verbose=0)
+    task, seed = card.get("task", "compress"), card.get("seed", 0)
+    # Tables are measured on what the encoder will really read (noisy or small inputs).
+    fit_inputs = _task_inputs(task, x_fit, seed + 2)
+    means, logvars = encoder.predict(_scale(fit_inputs), batch_size=1024, verbose=0)
     sigmas = np.sqrt(np.mean(np.exp(logvars), axis=0)).astype(np.float32)
     build_tables(means, sigmas, multipliers).save(out / "entropy.npz")
     card["latent_sigmas"] = [round(float(s), 5) for s in sigmas]
     card["multipliers"] = {str(q): m for q, m in multipliers.items()}
     card["fingerprints"] = fingerprints(out)
-    card["validation"] = _validate(out, card, x_val[:VALIDATION_CODED])
+    coded = x_val[:VALIDATION_CODED]
+    card["validation"] = _validate(out, card, _task_inputs(task, coded, seed + 1), coded)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
 
 
-def _validate(out: Path, card: dict, images: np.ndarray) -> dict:
+def _validate(out: Path, card: dict, inputs: np.ndarray, targets: np.ndarray) -> dict:
     """Mean file bytes and PSNR per quality level, through the real codec (LiteRT, coder)."""
     import os
 
@@ -138,13 +194,13 @@ def _validate(out: Path, card: dict, images: np.ndarray) -> dict:
     try:
         figures = {}
         for quality in sorted(int(q) for q in card["multipliers"]):
-            files = api.encode_batch(images, model=card["name"], quality=quality)
+            files = api.encode_batch(inputs, model=card["name"], quality=quality)
             decoded = np.stack(api.decode_batch(files))
             figures[str(quality)] = {
                 "mean_bytes": round(float(np.mean([len(f) for f in files])), 3),
-                "psnr_db": round(psnr(images, decoded), 3),
+                "psnr_db": round(psnr(targets, decoded), 3),
             }
-        return {"images": int(len(images)), "levels": figures}
+        return {"images": int(len(inputs)), "levels": figures}
     finally:
         if previous is None:
             os.environ.pop(runtime.WEIGHTS_ENV, None)
