@@ -5,11 +5,12 @@
     pixels = codec.decode(data)        # uint8 (H, W)
 
 Encoding and decoding run exported LiteRT models; TensorFlow is needed only to train.
+Importing codec registers the NIC format with Pillow; the codec itself (numpy, LiteRT,
+constriction) loads on first use, so the `nic` command can tune numpy before it starts.
 """
 
-from .api import QUALITY_LEVELS, decode, decode_batch, encode, encode_batch, inspect
-from .errors import NicError, NicFormatError, NicInputError, NicModelError
 from . import pillow_plugin  # noqa: F401  registers the NIC format with Pillow
+from .errors import NicError, NicFormatError, NicInputError, NicModelError
 
 __all__ = [
     "QUALITY_LEVELS",
@@ -24,3 +25,17 @@ __all__ = [
     "NicModelError",
 ]
 __version__ = "0.1.0"
+
+_API = {"QUALITY_LEVELS", "encode", "decode", "encode_batch", "decode_batch", "inspect"}
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'codec' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _API)

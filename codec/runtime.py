@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -92,16 +93,13 @@ class _LiteRTFunction:
     """One exported network, called on float32 batches with a dynamic batch size."""
 
     def __init__(self, model_bytes: bytes):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        from ai_edge_litert.interpreter import Interpreter
 
-        # LiteRT's built-in kernels on one thread, without the XNNPACK delegate: the same
-        # arithmetic in every process and batch size, 16 ms less start-up for a single image,
-        # and (measured) faster on the transposed convolutions of the decoder.
-        self._interpreter = Interpreter(
-            model_content=model_bytes,
-            num_threads=1,
-            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        )
+        # LiteRT's default XNNPACK kernels on one thread: measured, they give bit-identical
+        # outputs whatever the batch size (the built-in kernels do not) and encode 4x faster.
+        with _quiet_stderr():  # XNNPACK announces itself on stderr: not for the user's eyes
+            self._interpreter = Interpreter(model_content=model_bytes, num_threads=1)
+            self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
         self._batch = None
@@ -164,6 +162,23 @@ class Model:
         """Latents float32 (N, D) -> decoded images uint8 (N, 28, 28)."""
         pixels = self._network("decoder")(latents.astype(np.float32))
         return to_uint8(pixels[..., 0]) if len(latents) else np.zeros((0, 28, 28), np.uint8)
+
+
+@contextmanager
+def _quiet_stderr():
+    """Silence native code writing to file descriptor 2 for the duration of the block."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
