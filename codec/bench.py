@@ -33,7 +33,7 @@ from .files import write_atomic
 from .runtime import installed_models, load_model
 
 __all__ = [
-    "CODECS", "Codec", "PillowCodec", "run_bench", "summarize", "plot", "plot_samples",
+    "CODECS", "Codec", "PillowCodec", "run_bench", "measure", "summarize", "plot", "plot_samples",
     "print_report",
 ]
 
@@ -306,7 +306,10 @@ class JpegXLLossless(JpegXLCodec):
 
 
 def _models_for(dataset: str) -> list[str]:
-    return [name for name, card in installed_models().items() if card.get("dataset") == dataset]
+    return [
+        name for name, card in installed_models().items()
+        if card.get("dataset") == dataset and card.get("task", "compress") == "compress"
+    ]
 
 
 def _no_model(dataset: str) -> str | None:
@@ -340,9 +343,15 @@ def run_bench(
         raise NicError(f"--limit must be at least 1, not {limit}")
     images = load_dataset(dataset)[2][:limit]
     out = Path(out) if out is not None else Path("bench-out") / dataset
+    try:  # before the long run, not after it
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise NicError(f"cannot create the folder {out}: {error.strerror or error}") from None
     chosen = [CODECS[name](dataset) for name in names]
     skipped = [{"codec": c.name, "reason": c.unavailable()} for c in chosen if c.unavailable()]
     runnable = [c for c in chosen if not c.unavailable()]
+    if not runnable:
+        raise NicError("no codec can run: " + "; ".join(f"{s['codec']}: {s['reason']}" for s in skipped))
     rows, samples = _run_points(runnable, images, progress)
     result = {
         "dataset": dataset,
@@ -371,7 +380,8 @@ def _codec_names(codecs) -> list[str]:
     names = [n for n in names if n]
     unknown = [n for n in names if n not in CODECS]
     if unknown or not names:
-        raise NicError(f"unknown codec {', '.join(unknown) or '(none)'}; choose from {', '.join(CODECS)}")
+        named = ", ".join(unknown) or "(none)"
+        raise NicError(f"unknown codec {named}; choose from {', '.join(CODECS)}")
     return list(dict.fromkeys(names))
 
 
@@ -382,14 +392,14 @@ def _run_points(codecs: list[Codec], images: np.ndarray, show: bool) -> tuple[li
 
     plan = [(codec, setting) for codec in codecs for setting in codec.settings()]
     rows, samples = [], {}
-    columns = [TextColumn("{task.description:28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=Console(stderr=True), disable=not show) as bar:
+    columns = [TextColumn("{task.description:28}"), BarColumn(), MofNCompleteColumn()]
+    with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True), disable=not show) as bar:
         task = bar.add_task("bench", total=len(plan))
         for codec, setting in plan:
             bar.update(task, description=f"{codec.name} {codec.label(setting)}")
             row, decoded = measure(codec, setting, images)
             rows.append(row)
-            samples[(row["codec"], row["setting"])] = decoded[:SAMPLE_COUNT]
+            samples[(row["codec"], row["setting"])] = decoded[:SAMPLE_COUNT].copy()  # not a view
             bar.advance(task)
     return rows, samples
 
@@ -507,7 +517,8 @@ def _bd_rate(anchor: list[dict], nic: list[dict]) -> dict:
     low, high = max(anchor_psnr[0], nic_psnr[0]), min(anchor_psnr[-1], nic_psnr[-1])
     overlap = [round(float(low), 3), round(float(high), 3)] if high > low else None
     shorter = min(anchor_psnr[-1] - anchor_psnr[0], nic_psnr[-1] - nic_psnr[0])
-    if len(anchor_rate) < 2 or len(nic_rate) < 2 or high - low < max(MIN_OVERLAP_DB, MIN_OVERLAP_SHARE * shorter):
+    needed = max(MIN_OVERLAP_DB, MIN_OVERLAP_SHARE * shorter)
+    if len(anchor_rate) < 2 or len(nic_rate) < 2 or high - low < needed:
         return {"bd_rate_percent": None, "psnr_overlap_db": overlap, "note": "no overlap"}
     import bjontegaard
 
@@ -520,32 +531,27 @@ def _bd_rate(anchor: list[dict], nic: list[dict]) -> dict:
     return {"bd_rate_percent": round(float(value), 2), "psnr_overlap_db": overlap, "note": None}
 
 
-def _bytes_at_psnr(points: list[dict], psnr: float) -> tuple[float | None, str]:
-    """An anchor's bytes at a PSNR: interpolated (log bytes, linear in PSNR) on its frontier,
-    or its smallest file with at least that PSNR when the PSNR is below its range."""
+def _bytes_at_psnr(points: list[dict], psnr: float) -> tuple[float | None, float | None, str]:
+    """An anchor's (bytes, PSNR) at a PSNR: interpolated (log bytes, linear in PSNR) on its
+    frontier, or its smallest file with at least that PSNR when the PSNR is below its range."""
     rates, psnrs = _frontier(points)
     if psnr > psnrs[-1]:
-        return None, "beyond its best quality"
+        return None, None, "beyond its best quality"
     if psnr < psnrs[0]:
-        return float(rates[0]), "smallest file with equal or better PSNR"
-    return float(np.exp(np.interp(psnr, psnrs, np.log(rates)))), "interpolated"
+        return float(rates[0]), float(psnrs[0]), "smallest file with equal or better PSNR"
+    return float(np.exp(np.interp(psnr, psnrs, np.log(rates)))), psnr, "interpolated"
 
 
 def _equal_psnr(points: list[dict], ref: dict, nic: list[dict]) -> dict:
     """How many times bigger the anchor's file is at nic's PSNR, at the reference and each level."""
     per_point = []
     for r in nic:
-        size, how = _bytes_at_psnr(points, r["psnr"])
+        size, psnr, how = _bytes_at_psnr(points, r["psnr"])
         ratio = round(size / r["mean_bytes"], 3) if size else None
         per_point.append({"nic_setting": r["setting"], "codec_bytes": size and round(size, 2),
-                          "codec_psnr": _psnr_of(points, size) if how.startswith("smallest") else None,
-                          "ratio": ratio, "how": how})
+                          "codec_psnr": psnr, "ratio": ratio, "how": how})
     at_ref = next(p for p, r in zip(per_point, nic) if r is ref)
     return {**at_ref, "nic_bytes": ref["mean_bytes"], "nic_psnr": ref["psnr"], "per_point": per_point}
-
-
-def _psnr_of(points: list[dict], size: float) -> float:
-    return min(points, key=lambda r: abs(r["mean_bytes"] - size))["psnr"]
 
 
 def _smallest_file(points: list[dict], nic: list[dict]) -> dict:
@@ -597,15 +603,18 @@ def _summary_lines(summary: dict) -> list[str]:
                          f"than {eq['codec']} (its smallest file: {eq['codec_bytes']:.1f} B at "
                          f"{eq['codec_psnr']:.2f} dB)")
     for sm in summary["smallest_file"]:
-        head = f"{sm['codec']}'s smallest file ({sm['mean_bytes']:.1f} bytes at {sm['psnr']:.2f} dB, {sm['setting']})"
+        head = (f"{sm['codec']}'s smallest file ({sm['mean_bytes']:.1f} bytes at {sm['psnr']:.2f} dB, "
+                f"{sm['setting']})")
         if sm["ratio"] is None:
             lines.append(f"{head}: no nic level reaches its PSNR")
         else:
             lines.append(f"{head} is {sm['ratio']:.1f}x the nic file of equal or better PSNR "
                          f"({sm['nic_setting']}: {sm['nic_bytes']:.1f} B at {sm['nic_psnr']:.2f} dB)")
     if summary["throughput_vs_jpeg"]:
-        parts = [f"{side} {t['ratio']:.2f}x (target >= {t['target']}x: {'met' if t['met'] else 'MISSED'})"
-                 for side, t in summary["throughput_vs_jpeg"].items()]
+        parts = [
+            f"{side} {t['ratio']:.2f}x (target >= {t['target']}x: {'met' if t['met'] else 'MISSED'})"
+            for side, t in summary["throughput_vs_jpeg"].items()
+        ]
         lines.append("throughput vs jpeg (median images/s): nic " + ", ".join(parts))
     return lines
 
@@ -614,10 +623,6 @@ def _summary_lines(summary: dict) -> list[str]:
 
 
 def _write_outputs(result: dict, originals: np.ndarray, samples: dict, out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise NicError(f"cannot create {out}: {error.strerror or error}") from None
     write_atomic(out / "rd.json", (json.dumps(result, indent=1) + "\n").encode(), force=True)
     write_atomic(out / "rd.csv", _csv_bytes(result["results"]), force=True)
     write_atomic(out / "rd.png", plot(result), force=True)
@@ -738,13 +743,16 @@ def print_report(result: dict, console=None) -> None:
         console = Console()
         console = console if console.is_terminal else Console(width=120)  # pipes: no wrapped rows
     table = Table(title=f"{result['dataset']}: {result['n_images']} test images")
-    for header in ("codec", "setting", "bytes", "bpp", "PSNR dB", "SSIM", "max err", "enc img/s", "dec img/s"):
-        table.add_column(header, justify="left" if header in ("codec", "setting") else "right", no_wrap=True)
+    headers = "codec setting bytes bpp PSNR_dB SSIM max_err enc_img/s dec_img/s".split()
+    for header in (h.replace("_", " ") for h in headers):
+        justify = "left" if header in ("codec", "setting") else "right"
+        table.add_column(header, justify=justify, no_wrap=True)
     for r in result["results"]:
         table.add_row(
             r["codec"], r["setting"], f"{r['mean_bytes']:.1f}", f"{r['bpp']:.3f}",
             "lossless" if r["psnr"] is None else f"{r['psnr']:.2f}", f"{r['ssim']:.4f}",
-            str(r["max_abs_error"]), f"{r['encode_images_per_s']:.0f}", f"{r['decode_images_per_s']:.0f}",
+            str(r["max_abs_error"]), f"{r['encode_images_per_s']:.0f}",
+            f"{r['decode_images_per_s']:.0f}",
         )
     console.print(table)
     for skip in result["skipped"]:

@@ -58,11 +58,11 @@ Sources = Annotated[list[Path], typer.Argument(help="Files, folders or quoted gl
 def encode(
     sources: Sources,
     output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Output file, or folder for several inputs [default: beside each].")
+        "--output", "-o", help="Output file, or folder for several inputs (default: beside each).")
     ] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (see nic models).")] = "mnist",
     quality: Annotated[
-        Optional[int], typer.Option("--quality", "-q", help="Quality level 1-8 [default: the model's].")
+        Optional[int], typer.Option("--quality", "-q", help="Quality level 1-8 (default: the model's).")
     ] = None,
     force: Force = False,
 ) -> None:
@@ -95,7 +95,7 @@ def encode(
 def decode(
     sources: Sources,
     output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Output PNG, or folder for several inputs [default: beside each].")
+        "--output", "-o", help="Output PNG, or folder for several inputs (default: beside each).")
     ] = None,
     force: Force = False,
 ) -> None:
@@ -212,9 +212,9 @@ def info(
 @one_line_errors
 def train(
     dataset: Annotated[str, typer.Option(help="Dataset in $NIC_DATA: mnist or fashion.")] = "mnist",
-    name: Annotated[Optional[str], typer.Option(help="Model name [default: the dataset].")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Model name (default: the dataset).")] = None,
     model_id: Annotated[int, typer.Option(help="Model id byte written into every .nic file.")] = 1,
-    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: weights/NAME].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: weights/NAME).")] = None,
     epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping may end sooner).")] = 50,
     beta: Annotated[float, typer.Option(help="Weight of the KL term in the loss.")] = 1.0,
     limit: Annotated[Optional[int], typer.Option(help="Use only this many images (smoke runs).")] = None,

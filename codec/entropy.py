@@ -116,7 +116,9 @@ def encode_symbols(symbols: np.ndarray, table: LevelTable) -> bytes:
     encoder = constriction.stream.queue.RangeEncoder()
     encoder.encode(symbols.astype(np.int32), _FAMILY, table.probabilities)
     full = encoder.get_compressed().astype(">u4").tobytes()
-    for candidate in _shorter_streams(full):
+    # No stream much shorter than the symbols' information can decode: start the search near it.
+    shortest = max(0, int(table.ideal_bits(symbols[None])[0] // 8) - 1)
+    for candidate in _shorter_streams(full, shortest):
         try:
             if np.array_equal(_decode(candidate, table), symbols):
                 return candidate
@@ -125,14 +127,14 @@ def encode_symbols(symbols: np.ndarray, table: LevelTable) -> bytes:
     raise AssertionError("the full range-coder output must decode")  # pragma: no cover
 
 
-def _shorter_streams(full: bytes):
+def _shorter_streams(full: bytes, shortest: int = 0):
     """Prefixes of the coded number, shortest first, each rounded down and up.
 
     The stream is the binary expansion of a number inside the coder's final interval. The
     decoder reads a cut stream as if followed by zeros; rounding the prefix up by one unit keeps
     the number inside the interval more often than the plain cut does.
     """
-    for length in range(len(full) + 1):
+    for length in range(min(shortest, len(full)), len(full) + 1):
         prefix = full[:length]
         yield prefix
         if length and any(full[length:]):
