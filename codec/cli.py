@@ -282,8 +282,18 @@ def bench(
         help="Comma-separated subset of nic, jpeg, webp, avif, jpegxl, png, webp-lossless, "
         "jpegxl-lossless, latent-raw, latent-npy (default: all).")
     ] = None,
+    task: Annotated[str, typer.Option(
+        help="rd (rate-distortion), denoise (noise types vs filters) or sr (2x vs bicubic).")
+    ] = "rd",
 ) -> None:
     """Rate-distortion bench against JPEG, WebP, AVIF, JPEG XL, PNG: rd.json, rd.csv, rd.png."""
+    if task != "rd":
+        from .bench_restore import print_restore_report, run_restore_bench
+
+        out = out or Path("bench-out") / f"{dataset}-{task}"
+        print_restore_report(run_restore_bench(task, dataset, limit, out))
+        typer.echo(f"wrote {out}: restore.json restore.csv restore.png")
+        return
     from .bench import print_report, run_bench
 
     out = out or Path("bench-out") / dataset
