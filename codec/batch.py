@@ -66,12 +66,15 @@ def output_for(source: Path, out_dir: Path | None, suffix: str) -> Path:
     return (out_dir or source.parent) / (source.stem + suffix)
 
 
-def encode_files(sources, out_dir, *, model="mnist", quality=None, force=False,
-                 advance: Callable[[int], None] = lambda n: None) -> Summary:
-    """Encode image files to .nic files; returns the summary, never raises for one bad file."""
+def encode_files(sources, out_dir, *, model="mnist", force=False,
+                 advance: Callable[[int], None] = lambda n: None, **modes) -> Summary:
+    """Encode image files to .nic files; returns the summary, never raises for one bad file.
+
+    `modes` are encode_batch's quality, max_error and lossless.
+    """
     return _run(sources, out_dir, ".nic", force, advance,
                 read=lambda path: read_image(path)[0],
-                code=lambda items: encode_batch(items, model=model, quality=quality))
+                code=lambda items: encode_batch(items, model=model, **modes))
 
 
 def decode_files(sources, out_dir, *, force=False,

@@ -132,7 +132,10 @@ class NicCodec(Codec):
         return _no_model(self.dataset)
 
     def settings(self):
-        return [(model, quality) for model in _models_for(self.dataset) for quality in QUALITY_LEVELS]
+        return [
+            (model, quality) for model in _models_for(self.dataset) for quality in QUALITY_LEVELS
+            if quality in load_model(model).tables.levels or load_model(model).residual
+        ]
 
     def label(self, setting):
         return f"{setting[0]} q{setting[1]}"

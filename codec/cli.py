@@ -61,19 +61,25 @@ def encode(
         "--output", "-o", help="Output file, or folder for several inputs (default: beside each).")
     ] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (see nic models).")] = "mnist",
-    quality: Annotated[
-        Optional[int], typer.Option("--quality", "-q", help="Quality level 1-8 (default: the model's).")
+    quality: Annotated[Optional[int], typer.Option(
+        "--quality", "-q",
+        help="1-8 latent only, 9-13 max error 16/8/4/2/1, 14 lossless (default: the model's).")
     ] = None,
+    max_error: Annotated[Optional[int], typer.Option(
+        "--max-error", help="Every pixel within +-K grey levels (28x28 images).")] = None,
+    lossless: Annotated[bool, typer.Option(
+        "--lossless", help="Bit-exact (28x28 images); the same as --max-error 0.")] = False,
     force: Force = False,
 ) -> None:
     """Compress images (any format Pillow reads) into .nic files."""
     from .images import image_suffixes
 
+    modes = {"quality": quality, "max_error": max_error, "lossless": lossless}
     if _is_batch(sources):
         from .batch import encode_files
 
         _batch(encode_files, sources, image_suffixes() - {".nic"}, output,
-               model=model, quality=quality, force=force)
+               model=model, force=force, **modes)
         return
     from .api import encode as encode_image
     from .files import check_writable, output_path_for, write_atomic
@@ -85,7 +91,7 @@ def encode(
     grey, warnings = read_image(source)
     for warning in warnings:
         typer.echo(f"nic: warning: {warning}", err=True)
-    data = encode_image(grey, model=model, quality=quality)
+    data = encode_image(grey, model=model, **modes)
     write_atomic(output, data, force=force)
     typer.echo(f"{source} -> {output}: {len(data)} bytes")
 

@@ -22,11 +22,14 @@ import numpy as np
 
 from .errors import NicFormatError
 
-__all__ = ["LevelTable", "EntropyTables", "build_tables", "encode_symbols", "decode_symbols"]
+__all__ = [
+    "LevelTable", "EntropyTables", "build_tables", "encode_symbols", "decode_symbols",
+    "shortest_stream", "stream_words", "FAMILY",
+]
 
 # No training latent lies beyond this many prior standard deviations; larger values are clipped.
 LATENT_RANGE = 5.0
-_FAMILY = constriction.stream.model.Categorical(perfect=False)
+FAMILY = constriction.stream.model.Categorical(perfect=False)
 
 
 @dataclass(frozen=True)
@@ -114,17 +117,29 @@ def build_tables(latents: np.ndarray, sigmas: np.ndarray, multipliers: dict[int,
 def encode_symbols(symbols: np.ndarray, table: LevelTable) -> bytes:
     """Range-code one row of symbols (D,) into the shortest byte string that decodes back."""
     encoder = constriction.stream.queue.RangeEncoder()
-    encoder.encode(symbols.astype(np.int32), _FAMILY, table.probabilities)
+    encoder.encode(symbols.astype(np.int32), FAMILY, table.probabilities)
+    ideal = table.ideal_bits(symbols[None])[0]
+    return shortest_stream(encoder, ideal, lambda candidate: np.array_equal(
+        _decode(candidate, table), symbols))
+
+
+def shortest_stream(encoder, ideal_bits: float, decodes_back) -> bytes:
+    """The shortest cut of an encoder's output for which `decodes_back(candidate)` holds."""
     full = encoder.get_compressed().astype(">u4").tobytes()
     # No stream much shorter than the symbols' information can decode: start the search near it.
-    shortest = max(0, int(table.ideal_bits(symbols[None])[0] // 8) - 1)
-    for candidate in _shorter_streams(full, shortest):
+    for candidate in _shorter_streams(full, int(max(0.0, ideal_bits) // 8)):
         try:
-            if np.array_equal(_decode(candidate, table), symbols):
+            if decodes_back(candidate):
                 return candidate
         except AssertionError:  # constriction: not a valid stream for these symbols
             continue
     raise AssertionError("the full range-coder output must decode")  # pragma: no cover
+
+
+def stream_words(payload: bytes) -> np.ndarray:
+    """A cut stream as the coder's uint32 words, padded with the zero bytes that were cut."""
+    padded = payload + b"\0" * (-len(payload) % 4)
+    return np.frombuffer(padded, ">u4").astype(np.uint32)
 
 
 def _shorter_streams(full: bytes, shortest: int = 0):
@@ -152,7 +167,5 @@ def decode_symbols(payload: bytes, table: LevelTable) -> np.ndarray:
 
 
 def _decode(payload: bytes, table: LevelTable) -> np.ndarray:
-    padded = payload + b"\0" * (-len(payload) % 4)
-    words = np.frombuffer(padded, ">u4").astype(np.uint32)
-    decoder = constriction.stream.queue.RangeDecoder(words)
-    return decoder.decode(_FAMILY, table.probabilities)
+    decoder = constriction.stream.queue.RangeDecoder(stream_words(payload))
+    return decoder.decode(FAMILY, table.probabilities)

@@ -147,6 +147,17 @@ class Model:
             self._networks["tables"] = EntropyTables.load(io.BytesIO(data))
         return self._networks["tables"]
 
+    @property
+    def residual(self):
+        """The residual layer (lossless and max_error modes), or None if the model has none."""
+        if "residual" not in self._networks:
+            from .residual import ResidualModel
+
+            present = "residual.npz" in self.card["fingerprints"]
+            data = _read_checked(self.folder, "residual.npz", self.card) if present else None
+            self._networks["residual"] = ResidualModel.load(io.BytesIO(data)) if data else None
+        return self._networks["residual"]
+
     def _network(self, part: str) -> _LiteRTFunction:
         if part not in self._networks:
             data = _read_checked(self.folder, f"{part}.tflite", self.card)

@@ -7,10 +7,12 @@ Imports TensorFlow: only training and export pay for it.
 
 import hashlib
 import json
+import os
 import platform
 import shlex
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +21,15 @@ from .data import load_dataset
 from .entropy import build_tables
 from .errors import NicError
 from .noise import add_random_noise, reduce2x
+from .residual import build_residual_model
 
 __all__ = ["train", "retable", "DEFAULT_MULTIPLIERS", "WEIGHT_FILES"]
 
 # Quality level -> step size in units of each dimension's posterior std (see entropy.py).
 DEFAULT_MULTIPLIERS = {1: 5.0, 2: 4.0, 3: 3.2, 4: 2.6, 5: 2.1, 6: 1.7, 7: 1.3, 8: 0.9}
 # What the codec runs (LiteRT + tables) and the Keras originals kept for parity checks.
-WEIGHT_FILES = ("encoder.tflite", "decoder.tflite", "entropy.npz", "encoder.keras", "decoder.keras")
+WEIGHT_FILES = ("encoder.tflite", "decoder.tflite", "entropy.npz", "encoder.keras", "decoder.keras",
+                "residual.npz")
 VALIDATION_SIZE = 5000
 BATCH = 128
 TASKS = ("compress", "denoise", "sr2x")
@@ -173,34 +177,65 @@ def _write_tables_and_card(out, card, encoder, x_fit, x_val) -> dict:
     build_tables(means, sigmas, multipliers).save(out / "entropy.npz")
     card["latent_sigmas"] = [round(float(s), 5) for s in sigmas]
     card["multipliers"] = {str(q): m for q, m in multipliers.items()}
+    (out / "residual.npz").unlink(missing_ok=True)
     card["fingerprints"] = fingerprints(out)
+    if task == "compress":  # the residual layer: lossless and max_error modes
+        _build_residual(out, card, x_fit)
+        card["fingerprints"] = fingerprints(out)
     coded = x_val[:VALIDATION_CODED]
     card["validation"] = _validate(out, card, _task_inputs(task, coded, seed + 1), coded)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
 
 
-def _validate(out: Path, card: dict, inputs: np.ndarray, targets: np.ndarray) -> dict:
-    """Mean file bytes and PSNR per quality level, through the real codec (LiteRT, coder)."""
-    import os
+def _build_residual(out: Path, card: dict, images: np.ndarray) -> None:
+    """Count the residual layer's context histograms on the training split, coded through the
+    shipped runtime (LiteRT, entropy tables) so that x_hat is exactly what decoders will see."""
+    from .api import decode_batch, encode_batch
 
-    from . import api, runtime
-    from .metrics import psnr
+    base = card["default_quality"]
+    with _installed(out, card):
+        x_hat = np.stack(decode_batch(encode_batch(images, model=card["name"], quality=base)))
+    build_residual_model(images, x_hat, base).save(out / "residual.npz")
+
+
+def _validate(out: Path, card: dict, inputs: np.ndarray, targets: np.ndarray) -> dict:
+    """Mean file bytes, PSNR and max error per quality level, through the real codec."""
+    from . import api
+    from .metrics import max_abs_error, psnr
+
+    levels = sorted(int(q) for q in card["multipliers"])
+    if card.get("task", "compress") == "compress" and (out / "residual.npz").exists():
+        levels += list(api.RESIDUAL_LEVELS)
+    figures = {}
+    with _installed(out, card):
+        for quality in levels:
+            files = api.encode_batch(inputs, model=card["name"], quality=quality)
+            decoded = np.stack(api.decode_batch(files))
+            figures[str(quality)] = {
+                "mean_bytes": round(float(np.mean([len(f) for f in files])), 3),
+                "psnr_db": _finite(round(psnr(targets, decoded), 3)),  # None when lossless
+                "max_abs_error": max_abs_error(targets, decoded),
+            }
+    return {"images": int(len(inputs)), "levels": figures}
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no infinity: a lossless PSNR is written as null."""
+    return value if np.isfinite(value) else None
+
+
+@contextmanager
+def _installed(out: Path, card: dict):
+    """Make the model folder `out` the installed models while its card is being written."""
+    from . import runtime
 
     previous = os.environ.get(runtime.WEIGHTS_ENV)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     os.environ[runtime.WEIGHTS_ENV] = str(out.parent)
     runtime.forget_models()
     try:
-        figures = {}
-        for quality in sorted(int(q) for q in card["multipliers"]):
-            files = api.encode_batch(inputs, model=card["name"], quality=quality)
-            decoded = np.stack(api.decode_batch(files))
-            figures[str(quality)] = {
-                "mean_bytes": round(float(np.mean([len(f) for f in files])), 3),
-                "psnr_db": round(psnr(targets, decoded), 3),
-            }
-        return {"images": int(len(inputs)), "levels": figures}
+        yield
     finally:
         if previous is None:
             os.environ.pop(runtime.WEIGHTS_ENV, None)
@@ -225,7 +260,8 @@ def _command_line() -> str | None:
 def fingerprints(folder: Path) -> dict[str, str]:
     """sha256 of each weight file: the card pins the exact bytes a model id stands for."""
     return {
-        name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in WEIGHT_FILES
+        name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        for name in WEIGHT_FILES if (folder / name).exists()
     }
 
 

@@ -105,3 +105,12 @@ def test_models_lists_the_shipped_model():
     result = nic("models", "--json")
     assert result.exit_code == 0
     assert "mnist" in {row["model"] for row in json.loads(result.output)}
+
+
+def test_lossless_and_max_error_options(digit_png, tmp_path, mnist_test):
+    assert nic("encode", digit_png, "-o", tmp_path / "l.nic", "--lossless").exit_code == 0
+    assert nic("decode", tmp_path / "l.nic", "-o", tmp_path / "l.png").exit_code == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "l.png")), mnist_test[0])
+    assert nic("encode", digit_png, "-o", tmp_path / "k.nic", "--max-error", "4").exit_code == 0
+    info = json.loads(nic("info", tmp_path / "k.nic", "--json").output)
+    assert info["mode"] == "near-lossless" and info["max_error"] == 4

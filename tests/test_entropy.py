@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from codec import QUALITY_LEVELS
+from codec.api import LOSSY_LEVELS as QUALITY_LEVELS
 from codec.entropy import decode_symbols, encode_symbols
 from codec.errors import NicFormatError
 from codec.runtime import load_model
