@@ -148,13 +148,16 @@ def _split(net: Model, header: Header, payload: bytes):
 
 
 def _decode_residual(net: Model, header: Header, x_hat: np.ndarray, part: bytes) -> np.ndarray:
-    max_error = header.quality - RESIDUAL_MODE
-    pixels = net.residual.decode(part[:-2], x_hat, max_error)
+    # The file's CRC already passed, so a residual that does not decode, or decodes to pixels
+    # that fail their check, means this decoder's x_hat differs from the encoder's.
+    mismatch = ("pixel check failed: this decoder's network output differs from the encoder's, "
+                "so the residual cannot be decoded exactly here")
+    try:
+        pixels = net.residual.decode(part[:-2], x_hat, header.quality - RESIDUAL_MODE)
+    except NicFormatError:
+        raise NicFormatError(mismatch) from None
     if pixel_check(pixels) != part[-2:]:
-        raise NicFormatError(
-            "pixel check failed: this decoder's network output differs from the encoder's, "
-            "so the residual cannot be decoded exactly here"
-        )
+        raise NicFormatError(mismatch)
     return pixels
 
 
