@@ -138,6 +138,8 @@ def _batch(run, sources, suffixes, output, **options) -> None:
     from .batch import expand_inputs
 
     files = expand_inputs(sources, suffixes)
+    if not files:
+        fail(f"no input files in {', '.join(map(str, sources))}")
     if output is not None:
         if output.exists() and not output.is_dir():
             fail(f"{output} is not a folder: with several inputs, -o names a folder")

@@ -114,3 +114,10 @@ def test_lossless_and_max_error_options(digit_png, tmp_path, mnist_test):
     assert nic("encode", digit_png, "-o", tmp_path / "k.nic", "--max-error", "4").exit_code == 0
     info = json.loads(nic("info", tmp_path / "k.nic", "--json").output)
     assert info["mode"] == "near-lossless" and info["max_error"] == 4
+
+
+def test_empty_folder_is_an_error_and_creates_nothing(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = nic("encode", tmp_path / "empty", "-o", tmp_path / "out")
+    assert result.exit_code == 1 and "no input files" in result.output
+    assert not (tmp_path / "out").exists()
