@@ -50,8 +50,7 @@ class LevelTable:
 
     def quantize(self, latents: np.ndarray) -> np.ndarray:
         """Latents (N, D) -> symbols (N, D) int32 in [0, 2R]."""
-        indexes = np.rint(latents / self.steps)
-        return (np.clip(indexes, -self.radius, self.radius) + self.radius).astype(np.int32)
+        return _quantize(latents, self.steps, self.radius)
 
     def dequantize(self, symbols: np.ndarray) -> np.ndarray:
         """Symbols (N, D) -> latents (N, D) float32 at the bin centroids."""
@@ -94,16 +93,21 @@ class EntropyTables:
         return cls(levels)
 
 
+def _quantize(latents: np.ndarray, steps: np.ndarray, radius: int) -> np.ndarray:
+    """Round each dimension on its own grid, clip to +-radius, shift to symbols in [0, 2R]."""
+    indexes = np.clip(np.rint(latents / steps), -radius, radius)
+    return (indexes + radius).astype(np.int32)
+
+
 def build_tables(latents: np.ndarray, sigmas: np.ndarray, multipliers: dict[int, float]):
     """Measure the level tables on training latents (N, D) with posterior scales sigmas (D,)."""
     levels = {}
     for quality, multiplier in multipliers.items():
         steps = (multiplier * sigmas).astype(np.float32)
         radius = int(np.ceil(LATENT_RANGE / steps.min()))
-        shell = LevelTable(steps, np.ones((len(steps), 2 * radius + 1), np.int64), None)
-        symbols = shell.quantize(latents)
-        weights = np.ones_like(shell.weights)  # +1: every bin stays codable
-        sums = np.zeros(shell.weights.shape, np.float64)
+        symbols = _quantize(latents, steps, radius)
+        weights = np.ones((len(steps), 2 * radius + 1), np.int64)  # +1: every bin stays codable
+        sums = np.zeros(weights.shape, np.float64)
         for dim in range(latents.shape[1]):
             weights[dim] += np.bincount(symbols[:, dim], minlength=2 * radius + 1)
             sums[dim] = np.bincount(symbols[:, dim], latents[:, dim], minlength=2 * radius + 1)

@@ -125,7 +125,7 @@ class Model:
     name: str
     card: dict
     folder: Path
-    _networks: dict = field(default_factory=dict, repr=False)
+    _loaded: dict = field(default_factory=dict, repr=False)  # networks and tables, on first use
 
     @property
     def model_id(self) -> int:
@@ -142,27 +142,27 @@ class Model:
 
     @property
     def tables(self) -> EntropyTables:
-        if "tables" not in self._networks:
+        if "tables" not in self._loaded:
             data = _read_checked(self.folder, "entropy.npz", self.card)
-            self._networks["tables"] = EntropyTables.load(io.BytesIO(data))
-        return self._networks["tables"]
+            self._loaded["tables"] = EntropyTables.load(io.BytesIO(data))
+        return self._loaded["tables"]
 
     @property
     def residual(self):
         """The residual layer (lossless and max_error modes), or None if the model has none."""
-        if "residual" not in self._networks:
+        if "residual" not in self._loaded:
             from .residual import ResidualModel
 
             present = "residual.npz" in self.card["fingerprints"]
             data = _read_checked(self.folder, "residual.npz", self.card) if present else None
-            self._networks["residual"] = ResidualModel.load(io.BytesIO(data)) if data else None
-        return self._networks["residual"]
+            self._loaded["residual"] = ResidualModel.load(io.BytesIO(data)) if data else None
+        return self._loaded["residual"]
 
     def _network(self, part: str) -> _LiteRTFunction:
-        if part not in self._networks:
+        if part not in self._loaded:
             data = _read_checked(self.folder, f"{part}.tflite", self.card)
-            self._networks[part] = _LiteRTFunction(data)
-        return self._networks[part]
+            self._loaded[part] = _LiteRTFunction(data)
+        return self._loaded[part]
 
     def encode_latents(self, images: np.ndarray) -> np.ndarray:
         """Model images uint8 (N, S, S), S = input_size -> posterior means float32 (N, D)."""
