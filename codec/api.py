@@ -10,19 +10,24 @@ Quality levels 1-8 code only the latent (a few bytes); 9-14 add the residual lay
 once over many images, so per-image Python overhead stays small.
 """
 
+import warnings
+from pathlib import Path
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .entropy import decode_symbols, encode_symbols
-from .errors import NicError, NicFormatError
+from .errors import NicError, NicFidelityError, NicFidelityWarning, NicFormatError
 from .format import Header, pack, unpack
-from .images import Geometry, prepare, restore, to_grey
-from .residual import SIZE, pixel_check
-from .runtime import Model, load_model, load_model_by_id
+from .images import Geometry, has_colour, prepare, read_pixels, restore, to_grey
+from .residual import SIZE, pixel_check, residual_payload
+from .runtime import Model, installed_models, load_model, load_model_by_id
 
-__all__ = ["QUALITY_LEVELS", "encode", "decode", "encode_batch", "decode_batch", "inspect"]
+__all__ = ["QUALITY_LEVELS", "AUTO", "Encoded", "encode", "decode", "encode_batch",
+           "encode_detailed", "decode_batch", "inspect"]
 
+AUTO = "auto"
 LOSSY_LEVELS = (1, 2, 3, 4, 5, 6, 7, 8)  # 1: smallest files; 8: best latent-only quality
 RESIDUAL_LEVELS = {9: 16, 10: 8, 11: 4, 12: 2, 13: 1, 14: 0}  # quality level -> max_error
 QUALITY_LEVELS = LOSSY_LEVELS + tuple(RESIDUAL_LEVELS)
@@ -30,25 +35,43 @@ RESIDUAL_MODE = 128  # header quality byte 128 + k: the residual layer with max_
 MAX_ERROR_LIMIT = 127
 
 
-def encode(image, *, model: str = "mnist", quality: int | None = None,
-           max_error: int | None = None, lossless: bool = False) -> bytes:
+@dataclass
+class Encoded:
+    """One encoded image and what the encoder found out while making it."""
+
+    data: bytes
+    model: str
+    quality: int | None  # the level written (1-14); None for a max error without a level
+    max_error: int | None = None  # the residual layer's, if the file has one
+    escalated: bool = False  # auto quality went above the model's default to stay faithful
+    warnings: list[str] = field(default_factory=list)  # fidelity problems, one line each
+    notes: list[str] = field(default_factory=list)  # reading notes (frames dropped, reduced)
+
+
+def encode(image, *, model: str = AUTO, quality: int | str | None = None,
+           max_error: int | None = None, lossless: bool = False, strict: bool = False) -> bytes:
     """Compress one image into the bytes of a .nic file.
 
     Args:
-        image: numpy uint8 array (H, W) or (H, W, C), or a PIL image, any size and mode.
-        model: name of an installed model (see `nic models`).
-        quality: one of QUALITY_LEVELS; None picks the model's default.
-        max_error: code every pixel within +-max_error grey levels (needs a 28x28 image).
-        lossless: bit-exact, the same as max_error=0.
+        image: a path, a binary file object, a PIL image or a numpy uint8 array (H, W) or
+            (H, W, C), any size and mode.
+        model: an installed model (see `nic models`), or "auto": the compression model that
+            represents the image best.
+        quality: "auto" or None (the cheapest level from the model's default up whose file
+            decodes to what the input shows), or one of QUALITY_LEVELS (obeyed; warns if the
+            file fails the fidelity check).
+        max_error: code every pixel within +-max_error grey levels (28x28 images, as given).
+        lossless: bit-exact (28x28 images), the same as max_error=0.
+        strict: raise NicFidelityError instead of warning.
     Returns:
-        The complete .nic file.
+        The complete .nic file. Fidelity problems are reported as NicFidelityWarning.
     """
     return encode_batch([image], model=model, quality=quality, max_error=max_error,
-                        lossless=lossless)[0]
+                        lossless=lossless, strict=strict)[0]
 
 
-def decode(data: bytes) -> np.ndarray:
-    """Decompress the bytes of a .nic file into uint8 pixels (H, W) at the original size.
+def decode(data) -> np.ndarray:
+    """Decompress a .nic file (bytes, a path or a binary file object) into uint8 (H, W).
 
     Raises:
         NicFormatError: the bytes are not a valid .nic file, or (residual modes) the decoded
@@ -58,62 +81,157 @@ def decode(data: bytes) -> np.ndarray:
     return decode_batch([data])[0]
 
 
-def encode_batch(images: Iterable, *, model: str = "mnist", quality: int | None = None,
-                 max_error: int | None = None, lossless: bool = False) -> list[bytes]:
-    """Compress many images at once; returns a list of .nic files (bytes)."""
-    net = load_model(model)
-    max_error = _max_error(quality, max_error, lossless)
-    if max_error is not None:
-        quality = _residual_model(net).base_quality
-    elif quality is None:
-        quality = net.default_quality
-    table = _level_table(net, quality)
-    prepared = [prepare(to_grey(image), net.input_size) for image in images]
-    if not prepared:
+def encode_batch(images: Iterable, **options) -> list[bytes]:
+    """Compress many images at once (options as for `encode`); returns the .nic files."""
+    results = encode_detailed(images, **options)
+    for result in results:
+        for message in result.warnings:
+            warnings.warn(message, NicFidelityWarning, stacklevel=3)
+    return [result.data for result in results]
+
+
+def encode_detailed(images: Iterable, *, model: str = AUTO, quality: int | str | None = None,
+                    max_error: int | None = None, lossless: bool = False,
+                    strict: bool = False) -> list[Encoded]:
+    """encode_batch, returning each file with the level chosen and the warnings (not raised)."""
+    exact = _max_error(quality, max_error, lossless)
+    level = None if quality in (None, AUTO) else _level(quality)
+    inputs = [_pixels(image) for image in images]
+    if not inputs:
         return []
-    model_images = np.stack([model_image for model_image, _ in prepared])
-    symbols = table.quantize(net.encode_latents(model_images))
-    payloads = [encode_symbols(row, table) for row in symbols]
-    if max_error is None:
-        headers = [_header(net, quality, geometry) for _, geometry in prepared]
+    if exact is not None:
+        net = load_model(_default_model() if model == AUTO else model)
+        results = _encode_exact(net, [grey for grey, _ in inputs], exact)
     else:
-        payloads = _add_residuals(net, model_images, prepared, symbols, payloads, max_error)
-        headers = [_header(net, RESIDUAL_MODE + max_error, g) for _, g in prepared]
-    return [pack(header, payload) for header, payload in zip(headers, payloads)]
+        results = _encode_checked(model, inputs, level)
+    for result, (_, notes) in zip(results, inputs):
+        result.notes = notes
+        if strict and result.warnings:
+            raise NicFidelityError(result.warnings[0])
+    return results
+
+
+def _pixels(image) -> tuple[np.ndarray | object, list[str]]:
+    """Any accepted image -> (its pixels as an array or PIL image, reading notes)."""
+    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__") or hasattr(image, "read"):
+        return read_pixels(image)
+    return image, []
+
+
+def _level(quality) -> int:
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) \
+            or int(quality) not in QUALITY_LEVELS:
+        levels = ", ".join(map(str, QUALITY_LEVELS))
+        raise NicError(f"quality must be auto or one of {levels}, got {quality!r}")
+    return int(quality)
+
+
+def _default_model() -> str:
+    """The first installed compression model: what `auto` means without fidelity settings."""
+    names = [n for n, c in installed_models().items() if c.get("task", "compress") == "compress"]
+    if not names:
+        raise NicError("no compression model is installed")
+    return "mnist" if "mnist" in names else names[0]
 
 
 def _max_error(quality, max_error, lossless) -> int | None:
-    """The residual layer's max_error asked for, or None for a latent-only file."""
-    if lossless:
-        return 0
-    if max_error is not None:
-        if isinstance(max_error, bool) or not 0 <= int(max_error) <= MAX_ERROR_LIMIT:
+    """The residual layer's max_error asked for, or None for the latent (checked) path.
+
+    Options that ask for two different things are refused, not resolved.
+    """
+    if lossless and max_error not in (None, 0):
+        raise NicError(f"lossless and max_error {max_error} ask for different files: give one")
+    explicit = 0 if lossless else max_error
+    if explicit is not None:
+        if isinstance(explicit, bool) or not 0 <= int(explicit) <= MAX_ERROR_LIMIT:
             raise NicError(f"max_error must be between 0 and {MAX_ERROR_LIMIT}, got {max_error}")
-        return int(max_error)
-    return RESIDUAL_LEVELS.get(quality)
+        if quality not in (None, AUTO) and RESIDUAL_LEVELS.get(_level(quality)) != explicit:
+            raise NicError(f"quality {quality} and max_error {explicit} ask for different files: "
+                           "give one")
+        return int(explicit)
+    return None if quality in (None, AUTO) else RESIDUAL_LEVELS.get(_level(quality))
 
 
-def _add_residuals(net, model_images, prepared, symbols, payloads, max_error) -> list[bytes]:
-    """Latent payloads -> latent + residual + pixel check, for 28x28 images only."""
-    residual = _residual_model(net)
+def _encode_exact(net: Model, greys: list, max_error: int) -> list[Encoded]:
+    """Lossless and max_error files: the image as given (no normalising), 28x28 only."""
+    prepared = [prepare(to_grey(grey), net.input_size) for grey in greys]
     for _, geometry in prepared:
         if (geometry.width, geometry.height) != (SIZE, SIZE):
             raise NicError(
                 f"max_error and lossless modes code 28x28 images; this one is "
                 f"{geometry.width}x{geometry.height}"
             )
+    residual = _residual_model(net)
+    images = np.stack([image for image, _ in prepared])
     table = net.tables[residual.base_quality]
+    symbols = table.quantize(net.encode_latents(images))
     x_hats = net.decode_latents(table.dequantize(symbols))
-    coded = []
-    for image, x_hat, latent in zip(model_images, x_hats, payloads):
-        body, decoded = residual.encode(image, x_hat, max_error)
-        coded.append(bytes([len(latent)]) + latent + body + pixel_check(decoded))
-    return coded
+    level = {k: q for q, k in RESIDUAL_LEVELS.items()}.get(max_error)
+    results = []
+    for image, x_hat, row, (_, geometry) in zip(images, x_hats, symbols, prepared):
+        payload, _ = residual_payload(residual, image, x_hat, encode_symbols(row, table), max_error)
+        data = pack(_header(net, RESIDUAL_MODE + max_error, geometry), payload)
+        results.append(Encoded(data, net.name, level, max_error=max_error))
+    return results
 
 
-def decode_batch(files: Sequence[bytes]) -> list[np.ndarray]:
-    """Decompress many .nic files at once; returns uint8 arrays at their original sizes."""
-    parsed = [unpack(data) for data in files]
+def _encode_checked(model: str, inputs: list, level: int | None) -> list[Encoded]:
+    """Latent files, checked for fidelity: auto escalates, an explicit level warns."""
+    greys = [to_grey(pixels) for pixels, _ in inputs]
+    nets = _choose_models(greys) if model == AUTO else [load_model(model)] * len(greys)
+    results = [None] * len(greys)
+    for net in {id(n): n for n in nets}.values():  # one batch per model
+        rows = [i for i, n in enumerate(nets) if n is net]
+        for i, result in zip(rows, _encode_with(net, [greys[i] for i in rows], level)):
+            results[i] = result
+    for result, (pixels, _) in zip(results, inputs):
+        if has_colour(pixels):
+            result.warnings.insert(0, "the image is in colour: nic codes grey, so its colour is lost")
+    return results
+
+
+def _encode_with(net: Model, greys: list, level: int | None) -> list[Encoded]:
+    from .escalate import escalate
+    from .fidelity import checker_for
+    from .normalise import normalise
+
+    if net.task == "classify":
+        raise NicError(f"model {net.name!r} is a classifier, not a codec")
+    checker = checker_for(net) if net.task == "compress" else None
+    if checker is None:  # restoration models, and models trained without fidelity settings
+        prepared = [prepare(grey, net.input_size) for grey in greys]
+        return _latent_files(net, prepared, level or net.default_quality)
+    return escalate(net, checker, [normalise(grey) for grey in greys], level, _header)
+
+
+def _latent_files(net: Model, prepared: list, quality: int) -> list[Encoded]:
+    table = _level_table(net, quality)
+    images = np.stack([image for image, _ in prepared])
+    symbols = table.quantize(net.encode_latents(images))
+    return [Encoded(pack(_header(net, quality, geometry), encode_symbols(row, table)), net.name,
+                    quality) for row, (_, geometry) in zip(symbols, prepared)]
+
+
+def _choose_models(greys: list) -> list[Model]:
+    """For model=auto: per image, the compression model that reconstructs it best relative to
+    its own out-of-domain floor, so a shoe goes to the Fashion model and a digit to MNIST's."""
+    from .escalate import domain_margins
+    from .fidelity import checker_for
+    from .normalise import normalise
+
+    candidates = [load_model(name) for name, card in installed_models().items()
+                  if card.get("task", "compress") == "compress" and card.get("fidelity")]
+    if len(candidates) <= 1:
+        return [candidates[0] if candidates else load_model(_default_model())] * len(greys)
+    images = np.stack([normalise(grey)[0] for grey in greys])
+    margins = np.stack([domain_margins(net, checker_for(net), images) for net in candidates])
+    return [candidates[i] for i in margins.argmax(axis=0)]
+
+
+def decode_batch(files: Sequence) -> list[np.ndarray]:
+    """Decompress many .nic files (bytes, paths or binary file objects) at once; returns uint8
+    arrays at their original sizes."""
+    parsed = [unpack(_file_bytes(data)) for data in files]
     latents, nets, residuals = [], [], []
     for header, payload in parsed:
         net = load_model_by_id(header.model_id)
@@ -130,8 +248,25 @@ def decode_batch(files: Sequence[bytes]) -> list[np.ndarray]:
             header = parsed[i][0]
             if residuals[i] is not None:
                 image = _decode_residual(net, header, image, residuals[i])
-            decoded[i] = restore(image, Geometry(header.width, header.height, header.inverted))
+            decoded[i] = restore(image, _geometry(header))
     return decoded
+
+
+def _file_bytes(data) -> bytes:
+    """The bytes of a .nic file given as bytes, a path or a binary file object."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return data
+    from .files import read_input
+
+    if hasattr(data, "read"):
+        return data.read()
+    if isinstance(data, str) or hasattr(data, "__fspath__"):
+        return read_input(Path(data))
+    return data  # unpack names the wrong type
+
+
+def _geometry(header: Header) -> Geometry:
+    return Geometry(header.width, header.height, header.inverted, header.placement, header.levels)
 
 
 def _split(net: Model, header: Header, payload: bytes):
@@ -139,8 +274,6 @@ def _split(net: Model, header: Header, payload: bytes):
     if header.quality < RESIDUAL_MODE:
         return header.quality, payload, None
     residual = _residual_model(net, error=NicFormatError)
-    if (header.width, header.height) != (SIZE, SIZE):
-        raise NicFormatError("a residual-mode file must be 28x28")
     if len(payload) < 3 or payload[0] + 3 > len(payload):
         raise NicFormatError("residual-mode payload is too short")
     end = 1 + payload[0]
@@ -161,13 +294,21 @@ def _decode_residual(net: Model, header: Header, x_hat: np.ndarray, part: bytes)
     return pixels
 
 
-def inspect(data: bytes) -> dict:
-    """What a .nic file holds, without decoding the image."""
+def inspect(data) -> dict:
+    """What a .nic file (bytes, a path or a file object) holds, without decoding the image."""
+    data = _file_bytes(data)
     header, payload = unpack(data)
     net = load_model_by_id(header.model_id)
     residual = header.quality >= RESIDUAL_MODE
     max_error = header.quality - RESIDUAL_MODE if residual else None
-    mode = "lossy" if not residual else ("lossless" if max_error == 0 else "near-lossless")
+    # The residual layer is exact at the model's 28x28 scale: it is lossless for the user's
+    # pixels only for a 28x28 image that was not normalised on the way in.
+    as_given = (header.width, header.height) == (SIZE, SIZE) and header.levels is None \
+        and header.placement is None
+    if not residual or not as_given:
+        mode = "lossy"
+    else:
+        mode = "lossless" if max_error == 0 else "near-lossless"
     return {
         "format_version": header.version,
         "model": net.name,
@@ -178,6 +319,8 @@ def inspect(data: bytes) -> dict:
         "width": header.width,
         "height": header.height,
         "inverted": header.inverted,
+        "placement": list(header.placement) if header.placement else None,
+        "levels": list(header.levels) if header.levels else None,
         "file_bytes": len(data),
         "header_bytes": len(data) - len(payload),  # header and check
         "payload_bytes": len(payload),
@@ -210,4 +353,5 @@ def _header(net: Model, quality: int, geometry: Geometry) -> Header:
     return Header(
         model_id=net.model_id, quality=int(quality), width=geometry.width * scale,
         height=geometry.height * scale, inverted=geometry.inverted,
+        placement=geometry.placement, levels=geometry.levels,
     )

@@ -11,10 +11,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .api import decode_batch, encode_batch
+from .api import decode_batch, encode_detailed
 from .errors import NicError
 from .files import check_writable, read_input, write_atomic
-from .images import read_image, save_png_bytes
+from .errors import NicFidelityError
+from .images import read_pixels, save_png_bytes
 
 __all__ = ["Summary", "expand_inputs", "encode_files", "decode_files"]
 
@@ -29,6 +30,8 @@ class Summary:
     bytes_in: int = 0
     bytes_out: int = 0
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # "path: what may not be kept"
+    escalated: int = 0  # files that auto quality coded above the model's default level
 
     @property
     def ratio(self) -> float:
@@ -39,6 +42,10 @@ class Summary:
             f"{self.files} files, {self.bytes_in:,} bytes in, {self.bytes_out:,} bytes out, "
             f"ratio {self.ratio:.3g}:1"
         )
+        if self.escalated:
+            text += f", {self.escalated} at a higher level to stay faithful"
+        if self.warnings:
+            text += f", {len(self.warnings)} warned"
         return text + (f", {len(self.failures)} failed" if self.failures else "")
 
 
@@ -66,15 +73,15 @@ def output_for(source: Path, out_dir: Path | None, suffix: str) -> Path:
     return (out_dir or source.parent) / (source.stem + suffix)
 
 
-def encode_files(sources, out_dir, *, model="mnist", force=False,
+def encode_files(sources, out_dir, *, model="auto", force=False,
                  advance: Callable[[int], None] = lambda n: None, **modes) -> Summary:
     """Encode image files to .nic files; returns the summary, never raises for one bad file.
 
-    `modes` are encode_batch's quality, max_error and lossless.
+    `modes` are encode_detailed's quality, max_error, lossless and strict.
     """
     return _run(sources, out_dir, ".nic", force, advance,
-                read=lambda path: read_image(path)[0],
-                code=lambda items: encode_batch(items, model=model, **modes))
+                read=lambda path: read_pixels(path)[0],
+                code=lambda items: encode_detailed(items, model=model, **modes))
 
 
 def decode_files(sources, out_dir, *, force=False,
@@ -93,6 +100,9 @@ def _run(sources, out_dir, suffix, force, advance, read, code) -> Summary:
         ready = [item for item in (_prepare(s, out_dir, suffix, force, read, summary) for s in chunk)
                  if item is not None]
         for source, target, outputs in _code_all(ready, code, summary):
+            summary.warnings += [f"{source}: {w}" for w in getattr(outputs, "warnings", [])]
+            summary.escalated += bool(getattr(outputs, "escalated", False))
+            outputs = getattr(outputs, "data", outputs)  # an api.Encoded, or bytes
             try:
                 write_atomic(target, outputs, force=force)
             except NicError as error:
@@ -128,6 +138,8 @@ def _code_all(ready, code, summary):
         for source, target, item in ready:
             try:
                 coded.append((source, target, code([item])[0]))
+            except NicFidelityError as error:
+                summary.failures.append(f"{source}: refused (--strict): {error}")
             except NicError as error:
                 summary.failures.append(f"{source}: {error}")
         return coded

@@ -53,6 +53,16 @@ def one_line_errors(command):
 Sources = Annotated[list[Path], typer.Argument(help="Files, folders or quoted globs.")]
 
 
+def _quality(value: Optional[str]) -> int | str | None:
+    """--quality: auto or a level number; anything else is a usage error (exit 2)."""
+    if value is None or value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not auto or a level 1-14") from None
+
+
 @app.command()
 @one_line_errors
 def encode(
@@ -60,40 +70,65 @@ def encode(
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Output file, or folder for several inputs (default: beside each).")
     ] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see nic models).")] = "mnist",
-    quality: Annotated[Optional[int], typer.Option(
-        "--quality", "-q",
-        help="1-8 latent only, 9-13 max error 16/8/4/2/1, 14 lossless (default: the model's).")
-    ] = None,
+    model: Annotated[str, typer.Option(
+        "--model", "-m", help="Model name (see nic models), or auto: the compression model that "
+        "represents the image best.")] = "auto",
+    quality: Annotated[Optional[str], typer.Option(
+        "--quality", "-q", callback=_quality,
+        help="auto: the cheapest level from the model's default whose file decodes to what the "
+        "image shows. Or a level: 1-8 latent only, 9-13 max error 16/8/4/2/1, 14 lossless.")
+    ] = "auto",
     max_error: Annotated[Optional[int], typer.Option(
         "--max-error", help="Every pixel within +-K grey levels (28x28 images).")] = None,
     lossless: Annotated[bool, typer.Option(
         "--lossless", help="Bit-exact (28x28 images); the same as --max-error 0.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Refuse (exit 1, no file) instead of warning when the file would not "
+        "decode to what the image shows.")] = False,
     force: Force = False,
 ) -> None:
-    """Compress images (any format Pillow reads) into .nic files."""
+    """Compress images (any format Pillow reads) into .nic files.
+
+    Every file is checked before it is written: it must decode to what the image shows (the
+    same digit or item, close in pixels). With the default quality (auto) nic spends more bytes
+    until it does; otherwise it warns in one line, or refuses with --strict.
+    """
     from .images import image_suffixes
 
-    modes = {"quality": quality, "max_error": max_error, "lossless": lossless}
+    modes = {"quality": quality, "max_error": max_error, "lossless": lossless, "strict": strict}
     if _is_batch(sources):
         from .batch import encode_files
 
         _batch(encode_files, sources, image_suffixes() - {".nic"}, output,
                model=model, force=force, **modes)
         return
-    from .api import encode as encode_image
+    from .api import encode_detailed
     from .files import check_writable, output_path_for, write_atomic
-    from .images import read_image
 
     source = sources[0]
     output = output or output_path_for(source, ".nic")
     check_writable(output, force=force, inputs=[source])
-    grey, warnings = read_image(source)
-    for warning in warnings:
-        typer.echo(f"nic: warning: {warning}", err=True)
-    data = encode_image(grey, model=model, **modes)
-    write_atomic(output, data, force=force)
-    typer.echo(f"{source} -> {output}: {len(data)} bytes")
+    from .errors import NicFidelityError
+
+    try:
+        result = encode_detailed([source], model=model, **modes)[0]
+    except NicFidelityError as error:
+        fail(f"{source}: refused (--strict): {error}")
+    for note in result.notes:
+        typer.echo(f"nic: note: {note}", err=True)
+    for warning in result.warnings:
+        typer.echo(f"nic: warning: {source}: {warning}", err=True)
+    write_atomic(output, result.data, force=force)
+    typer.echo(f"{source} -> {output}: {len(result.data)} bytes{_escalation(result)}")
+
+
+def _escalation(result) -> str:
+    """What auto quality chose, when it went above the model's default."""
+    if not result.escalated:
+        return ""
+    level = (f"level {result.quality}" if result.max_error is None
+             else f"residual, max error {result.max_error} at 28x28")
+    return f" (model {result.model}, {level}: lower levels would change what the image shows)"
 
 
 @app.command()
@@ -147,6 +182,8 @@ def _batch(run, sources, suffixes, output, **options) -> None:
     with Progress(transient=True, console=_stderr_console()) as progress:
         task = progress.add_task("coding", total=len(files))
         summary = run(files, output, advance=lambda n: progress.advance(task, n), **options)
+    for warning in summary.warnings:
+        typer.echo(f"nic: warning: {warning}", err=True)
     for failure in summary.failures:
         typer.echo(f"nic: error: {failure}", err=True)
     typer.echo(summary.line())
@@ -235,8 +272,14 @@ def train(
     default_quality: Annotated[Optional[int], typer.Option(
         help="Quality level used when none is given.")] = None,
     task: Annotated[str, typer.Option(
-        help="compress, denoise (noisy -> clean) or sr2x (14x14 -> 28x28).")] = "compress",
+        help="compress, denoise (noisy -> clean), sr2x (14x14 -> 28x28) or classify (the "
+        "fidelity check's classifier).")] = "compress",
     latent_dim: Annotated[int, typer.Option(help="Size of the latent.")] = 16,
+    fidelity_only: Annotated[bool, typer.Option(
+        help="Keep the trained model in OUT; measure only its fidelity floors (validation "
+        "split) and write them into its card.")] = False,
+    classifier: Annotated[Optional[str], typer.Option(
+        help="With --fidelity-only: the installed classifier that checks meaning.")] = None,
 ) -> None:
     """Train a model on a dataset and write its LiteRT files, entropy tables and card."""
     if not 1 <= model_id <= 255:
@@ -248,6 +291,12 @@ def train(
     except ImportError as error:
         fail(f"training needs the 'train' extra (pip install 'nic[train]'): {error}")
     steps = _parse_multipliers(multipliers) if multipliers else None
+    if fidelity_only:
+        from .train import calibrate_fidelity
+
+        card = calibrate_fidelity(out, classifier)
+        typer.echo(f"wrote the fidelity floors of {out}: {json.dumps(card['fidelity'])}")
+        return
     if tables_only:
         card = retable(out, steps, default_quality)
         typer.echo(f"rebuilt the tables of {out}: levels {', '.join(card['multipliers'])}")
@@ -257,6 +306,13 @@ def train(
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
+    if task == "classify":
+        from .train_classifier import train_classifier
+
+        card = train_classifier(dataset, out, model_id=model_id, name=name, epochs=epochs,
+                                seed=seed, limit=limit, verbose=1 if sys.stdout.isatty() else 2)
+        typer.echo(f"wrote {out}: {card['epochs_run']} epochs, test accuracy {card['test_accuracy']:.4f}")
+        return
     card = run_training(
         dataset, out, model_id=model_id, name=name, epochs=epochs, beta=beta,
         limit=limit, seed=seed, verbose=1 if sys.stdout.isatty() else 2,

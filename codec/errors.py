@@ -1,7 +1,8 @@
 """The one family of exceptions nic raises for anything it rejects."""
 
 __all__ = [
-    "NicError", "NicFormatError", "NicInputError", "NicModelError", "NicUnknownModelError"
+    "NicError", "NicFormatError", "NicInputError", "NicModelError", "NicUnknownModelError",
+    "NicFidelityError", "NicFidelityWarning",
 ]
 
 
@@ -24,3 +25,13 @@ class NicModelError(NicError):
 class NicUnknownModelError(NicModelError, NicFormatError):
     """A .nic file names a model id that is not installed: a model problem, and a file
     this installation cannot decode (so it is also a NicFormatError for decode's contract)."""
+
+
+class NicFidelityError(NicError):
+    """Strict mode: the file would not decode to what the input shows (another digit, another
+    item, or content the model cannot represent)."""
+
+
+class NicFidelityWarning(UserWarning):
+    """The file was written, but it may not decode to what the input shows; the message says
+    what is lost and what to use instead."""

@@ -17,6 +17,7 @@ from .errors import NicFormatError
 __all__ = [
     "MAGIC",
     "VERSION",
+    "VERSIONS",
     "MAX_SIDE",
     "MAX_PIXELS",
     "MAX_PAYLOAD",
@@ -32,7 +33,8 @@ __all__ = [
 
 # A non-ASCII first byte, as in PNG, so a file mangled by a 7-bit text transfer fails the magic.
 MAGIC = b"\x89N"
-VERSION = 1
+VERSION = 2  # the newest version this nic reads and writes
+VERSIONS = (1, 2)  # version 2 adds PLACEMENT and LEVELS; files without them are written as 1
 MAX_SIDE = 8192
 MAX_PIXELS = 16_777_216
 MAX_PAYLOAD = 1 << 20
@@ -42,7 +44,10 @@ EXTENSION = ".nic"
 
 _FLAG_INVERTED = 0x1
 _FLAG_GEOMETRY = 0x2
-_FLAGS_RESERVED = 0xC
+_FLAG_PLACEMENT = 0x4  # version 2
+_FLAG_LEVELS = 0x8  # version 2
+_FLAGS_RESERVED = {1: 0xC, 2: 0x0}
+MAX_PLACEMENT = 4 * MAX_SIDE  # bound of the placement square's side and offsets
 _FIXED_SIZE = 5  # magic, version/flags, model id, quality
 _CHECK_SIZE = 2
 _MAX_VARINT_BYTES = 4
@@ -60,7 +65,10 @@ class Header:
     width: int = DEFAULT_SIZE
     height: int = DEFAULT_SIZE
     inverted: bool = False
-    version: int = VERSION
+    # (left, top, side) of the square of the image that the model's field covers; None: the
+    # whole image fitted into it. (paper, ink): the grey levels of model values 0 and 255.
+    placement: tuple[int, int, int] | None = None
+    levels: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         _check_int("model id", self.model_id, 1, 255)
@@ -73,8 +81,15 @@ class Header:
             )
         if not isinstance(self.inverted, bool):
             raise NicFormatError(f"inverted must be a bool, got {type(self.inverted).__name__}")
-        if self.version != VERSION or isinstance(self.version, bool):
-            raise NicFormatError(f"unsupported .nic format version {self.version} (this nic writes version {VERSION})")
+        if self.placement is not None:
+            _check_placement(self.placement, self.width, self.height)
+        if self.levels is not None:
+            _check_levels(self.levels, self.inverted)
+
+    @property
+    def version(self) -> int:
+        """The oldest format version that can hold this header: older readers keep working."""
+        return 2 if self.placement is not None or self.levels is not None else 1
 
     @property
     def has_geometry(self) -> bool:
@@ -88,6 +103,37 @@ def _check_int(name: str, value: object, low: int, high: int) -> None:
         raise NicFormatError(f"{name} must be an int, got {type(value).__name__}")
     if not low <= value <= high:
         raise NicFormatError(f"{name} must be in {low}..{high}, got {value}")
+
+
+def _check_placement(placement, width: int, height: int) -> None:
+    if not isinstance(placement, tuple) or len(placement) != 3:
+        raise NicFormatError(f"placement must be a (left, top, side) tuple, got {placement!r}")
+    left, top, side = placement
+    _check_int("placement side", side, 1, MAX_PLACEMENT)
+    _check_int("placement left", left, -MAX_PLACEMENT, MAX_PLACEMENT)
+    _check_int("placement top", top, -MAX_PLACEMENT, MAX_PLACEMENT)
+    if left >= width or top >= height or left + side <= 0 or top + side <= 0:
+        raise NicFormatError(f"placement {placement} does not overlap the {width}x{height} image")
+
+
+def _check_levels(levels, inverted: bool) -> None:
+    if not isinstance(levels, tuple) or len(levels) != 2:
+        raise NicFormatError(f"levels must be a (paper, ink) tuple, got {levels!r}")
+    for name, value in zip(("paper", "ink"), levels):
+        _check_int(f"{name} level", value, 0, 255)
+    if inverted:
+        raise NicFormatError("levels carry the polarity: inverted must be False with levels")
+    if levels in ((0, 255), (255, 0)):
+        raise NicFormatError(f"non-canonical levels {levels}: use no levels (and INVERTED)")
+
+
+def _zigzag(value: int) -> int:
+    """Signed -> unsigned for varints: 0, -1, 1, -2 ... -> 0, 1, 2, 3 ..."""
+    return value * 2 if value >= 0 else -value * 2 - 1
+
+
+def _unzigzag(value: int) -> int:
+    return value // 2 if value % 2 == 0 else -(value + 1) // 2
 
 
 def _encode_varint(value: int) -> bytes:
@@ -120,10 +166,28 @@ def _decode_varint(data: memoryview, pos: int, name: str, limit: int) -> tuple[i
 
 def header_size(header: Header, payload_size: int = 0) -> int:
     """Bytes before the payload; pass payload_size when it may be 128 or more (a longer length field)."""
-    size = _FIXED_SIZE + len(_encode_varint(payload_size))
+    return len(_fields(header)) + len(_encode_varint(payload_size))
+
+
+def _flags(header: Header) -> int:
+    return ((_FLAG_INVERTED if header.inverted else 0)
+            | (_FLAG_GEOMETRY if header.has_geometry else 0)
+            | (_FLAG_PLACEMENT if header.placement is not None else 0)
+            | (_FLAG_LEVELS if header.levels is not None else 0))
+
+
+def _fields(header: Header) -> bytearray:
+    """Every header byte before the payload length."""
+    out = bytearray(MAGIC)
+    out += bytes([(header.version << 4) | _flags(header), header.model_id, header.quality])
     if header.has_geometry:
-        size += len(_encode_varint(header.width)) + len(_encode_varint(header.height))
-    return size
+        out += _encode_varint(header.width) + _encode_varint(header.height)
+    if header.placement is not None:
+        left, top, side = header.placement
+        out += _encode_varint(_zigzag(left)) + _encode_varint(_zigzag(top)) + _encode_varint(side)
+    if header.levels is not None:
+        out += bytes(header.levels)
+    return out
 
 
 def pack(header: Header, payload: bytes) -> bytes:
@@ -143,11 +207,7 @@ def pack(header: Header, payload: bytes) -> bytes:
     payload = bytes(payload)
     if len(payload) > MAX_PAYLOAD:
         raise NicFormatError(f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD}")
-    flags = (_FLAG_INVERTED if header.inverted else 0) | (_FLAG_GEOMETRY if header.has_geometry else 0)
-    out = bytearray(MAGIC)
-    out += bytes([(VERSION << 4) | flags, header.model_id, header.quality])
-    if header.has_geometry:
-        out += _encode_varint(header.width) + _encode_varint(header.height)
+    out = _fields(header)
     out += _encode_varint(len(payload)) + payload
     out += binascii.crc_hqx(out, 0).to_bytes(2, "big")
     return bytes(out)
@@ -190,10 +250,12 @@ def _as_bytes_view(data: object) -> memoryview:
 def _parse_fields(view: memoryview) -> tuple[Header, bytes]:
     """Decode the fields of a file whose magic and CRC are already known good."""
     version, flags = view[2] >> 4, view[2] & 0x0F
-    if version != VERSION:
-        raise NicFormatError(f"unsupported .nic format version {version} (this nic reads version {VERSION})")
-    if flags & _FLAGS_RESERVED:
+    if version not in VERSIONS:
+        raise NicFormatError(_unsupported(version))
+    if flags & _FLAGS_RESERVED[version]:
         raise NicFormatError(f"reserved flag bits are set (flags 0x{flags:x})")
+    if version == 2 and not flags & (_FLAG_PLACEMENT | _FLAG_LEVELS):
+        raise NicFormatError("non-canonical version: a file without placement or levels is version 1")
     body = view[:-_CHECK_SIZE]
     if view[3] == 0:
         raise NicFormatError("model id 0 is invalid (must be 1..255)")
@@ -206,16 +268,38 @@ def _parse_fields(view: memoryview) -> tuple[Header, bytes]:
         height, pos = _decode_varint(body, pos, "height", MAX_SIDE)
         if (width, height) == (DEFAULT_SIZE, DEFAULT_SIZE):
             raise NicFormatError("non-canonical geometry: a 28x28 image must omit the width and height fields")
+    placement = levels = None
+    if flags & _FLAG_PLACEMENT:
+        placement, pos = _read_placement(body, pos)
+    if flags & _FLAG_LEVELS:
+        if pos + 2 > len(body):
+            raise NicFormatError(f"{_TRUNCATED}: it ends inside the levels field")
+        levels, pos = (body[pos], body[pos + 1]), pos + 2
     size, pos = _decode_varint(body, pos, "payload length", MAX_PAYLOAD)
     if pos + size != len(body):
         raise NicFormatError(_size_mismatch(pos + size + _CHECK_SIZE, len(view)))
-    header = Header(view[3], view[4], width, height, inverted=bool(flags & _FLAG_INVERTED))
+    header = Header(view[3], view[4], width, height, inverted=bool(flags & _FLAG_INVERTED),
+                    placement=placement, levels=levels)
     return header, bytes(body[pos:])
+
+
+def _read_placement(body: memoryview, pos: int) -> tuple[tuple[int, int, int], int]:
+    left, pos = _decode_varint(body, pos, "placement left", 2 * MAX_PLACEMENT)
+    top, pos = _decode_varint(body, pos, "placement top", 2 * MAX_PLACEMENT)
+    side, pos = _decode_varint(body, pos, "placement side", MAX_PLACEMENT)
+    return (_unzigzag(left), _unzigzag(top), side), pos
+
+
+def _unsupported(version: int) -> str:
+    newest = f"this nic reads versions {VERSIONS[0]} to {VERSIONS[-1]}"
+    if version > VERSION:
+        return f"unsupported .nic format version {version}: written by a newer nic ({newest})"
+    return f"unsupported .nic format version {version} ({newest})"
 
 
 def _diagnose_bad_check(view: memoryview) -> str:
     """Name the likely cause of a CRC mismatch: truncation if the length fields promise more bytes."""
-    if view[2] >> 4 == VERSION:
+    if view[2] >> 4 in VERSIONS:
         try:
             expected = _framed_size(view)
         except NicFormatError as error:
@@ -234,10 +318,14 @@ def _size_mismatch(expected: int, actual: int) -> str:
 
 
 def _framed_size(view: memoryview) -> int:
-    """The file size that the (unchecked) length fields of a version 1 file promise."""
+    """The file size that the (unchecked) length fields of a file promise."""
     pos = _FIXED_SIZE
     if view[2] & _FLAG_GEOMETRY:
         _, pos = _decode_varint(view, pos, "width", MAX_SIDE)
         _, pos = _decode_varint(view, pos, "height", MAX_SIDE)
+    if view[2] >> 4 == 2 and view[2] & _FLAG_PLACEMENT:
+        _, pos = _read_placement(view, pos)
+    if view[2] >> 4 == 2 and view[2] & _FLAG_LEVELS:
+        pos += 2
     size, pos = _decode_varint(view, pos, "payload length", MAX_PAYLOAD)
     return pos + size + _CHECK_SIZE

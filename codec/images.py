@@ -42,6 +42,8 @@ __all__ = [
     "Geometry",
     "content_box",
     "read_image",
+    "read_pixels",
+    "has_colour",
     "to_grey",
     "prepare",
     "restore",
@@ -79,12 +81,20 @@ class Geometry:
     width: int  # original width in pixels
     height: int  # original height
     inverted: bool  # original was dark on light: the model image is 255 - grey
+    # (left, top, side): the square of the original that the 28x28 field covers (normalise.py);
+    # None: the whole image fitted into the field by content_box.
+    placement: tuple[int, int, int] | None = None
+    # (paper, ink): the grey levels that model values 0 and 255 stand for; None: 0 and 255, or
+    # 255 and 0 when inverted.
+    levels: tuple[int, int] | None = None
 
     def __post_init__(self):
         for name in ("width", "height"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise NicInputError(f"geometry {name} must be a positive integer, got {value!r}")
+        if self.placement is not None and self.placement[2] < 1:
+            raise NicInputError(f"placement side must be positive, got {self.placement[2]}")
 
 
 def content_box(width: int, height: int, size: int = MODEL_SIZE) -> tuple[int, int, int, int]:
@@ -102,26 +112,35 @@ def content_box(width: int, height: int, size: int = MODEL_SIZE) -> tuple[int, i
 
 
 def read_image(path) -> tuple[np.ndarray, list[str]]:
-    """Open any image Pillow reads.
+    """Open any image Pillow reads, as grey; see read_pixels."""
+    pixels, notes = read_pixels(path)
+    return to_grey(pixels), notes
+
+
+def read_pixels(path) -> tuple[np.ndarray, list[str]]:
+    """Open any image Pillow reads (a path or a binary file object), keeping colour and alpha.
 
     Args:
         path: str or Path of the image file.
 
     Returns:
-        (grey uint8 (H, W), warnings): the warnings are one-line notes for the user (extra frames
-        dropped, image reduced while reading).
+        (uint8 (H, W) or (H, W, C) pixels, notes): the notes are one line each for the user
+        (extra frames dropped, image reduced while reading).
 
     Raises:
         NicInputError: missing, a directory, empty, unreadable, not an image, damaged or truncated,
             or a decompression bomb.
     """
-    path = Path(path)
-    _check_readable(path)
+    if hasattr(path, "read"):  # a file object: named in messages as "the image"
+        source, path = BytesIO(path.read()), "the image"
+    else:
+        source = path = Path(path)
+        _check_readable(path)
     with warnings.catch_warnings():
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that; we refuse the whole band.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image, notes = _decode(path)
+            image, notes = _decode(source, path)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise NicInputError(_bomb_message(path, error)) from None
         except PermissionError:
@@ -130,7 +149,7 @@ def read_image(path) -> tuple[np.ndarray, list[str]]:
             raise NicInputError(f"{path} is not an image Pillow can read") from None
         except _DECODE_ERRORS as error:
             raise NicInputError(f"{path} is damaged or truncated ({error})") from None
-    return to_grey(image), notes
+    return np.asarray(image).copy(), notes
 
 
 def _check_readable(path: Path) -> None:
@@ -147,10 +166,10 @@ def _check_readable(path: Path) -> None:
         raise NicInputError(f"{path} is empty")
 
 
-def _decode(path: Path) -> tuple[Image.Image, list[str]]:
+def _decode(source, path) -> tuple[Image.Image, list[str]]:
     """Load the first frame, reduced to READ_LIMIT and upright, in a flat mode."""
     notes = []
-    with Image.open(path) as image:
+    with Image.open(source) as image:
         frames = getattr(image, "n_frames", 1)
         if frames > 1:
             notes.append(f"{path} has {frames} frames; encoding the first")
@@ -207,6 +226,20 @@ def _bomb_message(path: Path, error: Exception) -> str:
         pixels, limit = numbers[:2]
         return f"{path} has {pixels} pixels, over the limit of {limit} (a decompression bomb?)"
     return f"{path} is too large to decode safely: {error}"
+
+
+def has_colour(image) -> bool:
+    """True if a PIL image or array shows colour: enough pixels whose channels differ clearly.
+    A grey JPEG's chroma noise and a photo's tint of paper (channels within ~30) do not count."""
+    if isinstance(image, Image.Image):
+        if image.mode in ("1", "L", "LA", "La", "I", "F") or image.mode.startswith("I;16"):
+            return False
+        image = np.asarray(_flatten(image).convert("RGB"))
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] < 3:
+        return False
+    rgb = _to_255(_checked_array(image)[:, :, :3])
+    spread = rgb.max(axis=2) - rgb.min(axis=2)
+    return float(np.mean(spread > 60)) > 0.01
 
 
 def to_grey(image) -> np.ndarray:
@@ -349,10 +382,33 @@ def restore(model_image: np.ndarray, geometry: Geometry) -> np.ndarray:
         raise NicInputError(
             f"refusing to restore a {geometry.width}x{geometry.height} image: over {limit} pixels"
         )
-    left, top, right, bottom = content_box(geometry.width, geometry.height)
-    content = model_image[top:bottom, left:right]
-    out = _resize(content, (geometry.width, geometry.height))
+    if geometry.placement is None:
+        left, top, right, bottom = content_box(geometry.width, geometry.height)
+        out = _resize(model_image[top:bottom, left:right], (geometry.width, geometry.height))
+    else:
+        out = _unplace(model_image, geometry)
+    if geometry.levels is not None:
+        paper, ink = geometry.levels
+        return _round(paper + (ink - paper) * (out.astype(np.float32) / np.float32(255)))
     return 255 - out if geometry.inverted else out
+
+
+def _unplace(model_image: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Draw the 28x28 field over the placement square of a background (0) canvas."""
+    left, top, side = geometry.placement
+    width, height = geometry.width, geometry.height
+    out = np.zeros((height, width), dtype=np.uint8)
+    # The part of the square inside the image, in image and in field coordinates.
+    x0, y0 = max(0, left), max(0, top)
+    x1, y1 = min(width, left + side), min(height, top + side)
+    if x0 >= x1 or y0 >= y1:
+        return out
+    scale = MODEL_SIZE / side
+    box = ((x0 - left) * scale, (y0 - top) * scale, (x1 - left) * scale, (y1 - top) * scale)
+    resample = Image.Resampling.BOX if side <= MODEL_SIZE else Image.Resampling.BICUBIC
+    field = Image.fromarray(np.ascontiguousarray(model_image))
+    out[y0:y1, x0:x1] = np.asarray(field.resize((x1 - x0, y1 - y0), resample, box=box))
+    return out
 
 
 def _resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:

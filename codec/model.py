@@ -18,7 +18,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
-__all__ = ["IMAGE_SIZE", "LATENT_DIM", "CVAE", "build_encoder", "build_decoder"]
+__all__ = ["IMAGE_SIZE", "LATENT_DIM", "CVAE", "build_encoder", "build_decoder", "build_classifier"]
 
 IMAGE_SIZE = 28
 LATENT_DIM = 16
@@ -115,3 +115,20 @@ def _pair(data):
     if isinstance(data, (tuple, list)):
         return (data[0], data[1]) if len(data) > 1 and data[1] is not None else (data[0], data[0])
     return data, data
+
+
+def build_classifier(classes: int = 10, input_size: int = IMAGE_SIZE) -> keras.Model:
+    """Image in [0, 1], (input_size, input_size, 1) -> class probabilities (classes,).
+
+    Small on purpose: it runs beside the codec on every encode, to check that the decoded image
+    still reads as the class the input reads as (codec/fidelity.py).
+    """
+    image = keras.Input((input_size, input_size, 1), name="image")
+    h = layers.Conv2D(32, 3, padding="same", activation="relu")(image)
+    h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Flatten()(h)
+    h = layers.Dropout(0.3)(h)
+    h = layers.Dense(128, activation="relu")(h)
+    probabilities = layers.Dense(classes, activation="softmax", name="probabilities")(h)
+    return keras.Model(image, probabilities, name="classifier")

@@ -55,7 +55,9 @@ def _save(image: Image.Image, fp, filename) -> None:
     from .api import encode
 
     options = image.encoderinfo
-    fp.write(encode(image, model=options.get("model", "mnist"), quality=options.get("quality")))
+    fp.write(encode(image, model=options.get("model", "auto"), quality=options.get("quality"),
+                    max_error=options.get("max_error"), lossless=options.get("lossless", False),
+                    strict=options.get("strict", False)))
 
 
 Image.register_open(NicImageFile.format, NicImageFile, _accept)

@@ -27,7 +27,7 @@ import numpy as np
 from .entropy import FAMILY, shortest_stream, stream_words
 from .errors import NicFormatError
 
-__all__ = ["ResidualModel", "build_residual_model", "pixel_check"]
+__all__ = ["ResidualModel", "build_residual_model", "pixel_check", "residual_payload"]
 
 SIZE = 28
 _ROWS, _COLS = np.indices((SIZE, SIZE))
@@ -59,6 +59,14 @@ def contexts_b(x_hat: np.ndarray, known: np.ndarray) -> np.ndarray:
 def pixel_check(pixels: np.ndarray) -> bytes:
     """CRC-16 of decoded pixels, stored so that a decoder mismatch is always reported."""
     return binascii.crc_hqx(np.ascontiguousarray(pixels, np.uint8).tobytes(), 0).to_bytes(2, "big")
+
+
+def residual_payload(residual: "ResidualModel", image: np.ndarray, x_hat: np.ndarray,
+                     latent: bytes, max_error: int) -> tuple[bytes, np.ndarray]:
+    """A residual-mode payload (latent length, latent, residual, pixel check; docs/FORMAT.md)
+    and the pixels the decoder will get."""
+    body, decoded = residual.encode(image, x_hat, max_error)
+    return bytes([len(latent)]) + latent + body + pixel_check(decoded), decoded
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def load_model(name: str) -> "Model":
 def load_model_by_id(model_id: int) -> "Model":
     """The installed model whose card carries `model_id`, as named in a .nic header."""
     for name, card in installed_models().items():
-        if card["model_id"] == model_id:
+        if card["model_id"] == model_id and card.get("task") != "classify":
             return _load(name)
     raise NicUnknownModelError(f"the file needs model id {model_id}, which is not installed")
 
@@ -168,6 +168,16 @@ class Model:
         """Model images uint8 (N, S, S), S = input_size -> posterior means float32 (N, D)."""
         pixels = (images.astype(np.float32) / 255.0)[..., None]
         return self._network("encoder")(pixels)
+
+    @property
+    def task(self) -> str:
+        """compress, denoise, sr2x or classify."""
+        return self.card.get("task", "compress")
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        """Model images uint8 (N, 28, 28) -> class probabilities float32 (N, C)."""
+        pixels = (images.astype(np.float32) / 255.0)[..., None]
+        return self._network("classifier")(pixels)
 
     def decode_latents(self, latents: np.ndarray) -> np.ndarray:
         """Latents float32 (N, D) -> decoded images uint8 (N, 28, 28)."""

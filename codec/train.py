@@ -23,13 +23,13 @@ from .errors import NicError
 from .noise import add_random_noise, reduce2x
 from .residual import build_residual_model
 
-__all__ = ["train", "retable", "DEFAULT_MULTIPLIERS", "WEIGHT_FILES"]
+__all__ = ["train", "retable", "calibrate_fidelity", "DEFAULT_MULTIPLIERS", "WEIGHT_FILES"]
 
 # Quality level -> step size in units of each dimension's posterior std (see entropy.py).
 DEFAULT_MULTIPLIERS = {1: 5.0, 2: 4.0, 3: 3.2, 4: 2.6, 5: 2.1, 6: 1.7, 7: 1.3, 8: 0.9}
 # What the codec runs (LiteRT + tables) and the Keras originals kept for parity checks.
 WEIGHT_FILES = ("encoder.tflite", "decoder.tflite", "entropy.npz", "encoder.keras", "decoder.keras",
-                "residual.npz")
+                "residual.npz", "classifier.tflite")
 VALIDATION_SIZE = 5000
 BATCH = 128
 TASKS = ("compress", "denoise", "sr2x")
@@ -166,6 +166,28 @@ def retable(out: Path, multipliers: dict[int, float] | None = None,
     return _write_tables_and_card(out, card, encoder, x_fit, x_val)
 
 
+SUBJECTS = {"mnist": "a digit", "fashion": "a clothing item"}
+
+
+def calibrate_fidelity(out: Path, classifier: str | None) -> dict:
+    """Measure the fidelity check's floors on the validation split (never the test set) and
+    write them into the card of the compression model in `out` (see codec/fidelity.py)."""
+    from .api import decode_batch, encode_batch
+    from .fidelity import calibrate
+    from .runtime import load_model
+
+    card = json.loads((out / "card.json").read_text())
+    card.pop("fidelity", None)  # measure the plain default level, with no check in the way
+    card["subject"] = SUBJECTS.get(card["dataset"], f"a {card['dataset']} image")
+    card["fidelity_command"] = _command_line()
+    _, x_val, _ = _splits(card["dataset"], card.get("limit"))
+    with _installed(out, card):
+        decoded = np.stack(decode_batch(encode_batch(x_val, model=card["name"])))
+        card["fidelity"] = calibrate(load_model(card["name"]), x_val, decoded, classifier)
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
 def _write_tables_and_card(out, card, encoder, x_fit, x_val) -> dict:
     """Measure the entropy tables on the training split, then the codec on validation images."""
     multipliers = {int(q): m for q, m in card.get("multipliers", DEFAULT_MULTIPLIERS).items()}
@@ -227,7 +249,8 @@ def _finite(value: float) -> float | None:
 
 @contextmanager
 def _installed(out: Path, card: dict):
-    """Make the model folder `out` the installed models while its card is being written."""
+    """Make the models in the folder above `out` (with `out` among them: its classifier may be
+    its neighbour) the installed models while `out`'s card is being written."""
     from . import runtime
 
     previous = os.environ.get(runtime.WEIGHTS_ENV)

@@ -37,6 +37,10 @@ SAMPLES = [
     (Header(2, 9, width=1, height=1, inverted=True), b"\xff"),
     (Header(9, 3, width=28, height=29), b"\x00\x01"),
     (Header(4, 5, width=MAX_SIDE, height=MAX_PIXELS // MAX_SIDE), b"\x55" * 7),
+    # Version 2: a normalised image's placement square and paper/ink levels.
+    (Header(1, 5, width=200, height=150, placement=(-12, 30, 90)), b"\x01\x02"),
+    (Header(1, 5, levels=(200, 30)), EXAMPLE_PAYLOAD),
+    (Header(2, 140, width=400, height=400, placement=(100, -7, 300), levels=(0, 180)), b"\x09"),
 ]
 SAMPLE_IDS = [f"{h.width}x{h.height}-inv{int(h.inverted)}-{len(p)}B" for h, p in SAMPLES]
 FILES = [pack(h, p) for h, p in SAMPLES]
@@ -165,15 +169,45 @@ def test_corruption_message_is_clear():
 # --- crafted invalid fields (correct CRC) ------------------------------------------------
 
 
-@pytest.mark.parametrize("version", [0, 2, 3, 15])
+@pytest.mark.parametrize("version", [0, 3, 15])
 def test_unknown_version_is_named(version):
     error = _rejects(_raw(MAGIC, version << 4, 1, 1, 0))
-    assert str(error) == f"unsupported .nic format version {version} (this nic reads version {VERSION})"
+    assert str(error).startswith(f"unsupported .nic format version {version}")
+    assert "this nic reads versions 1 to 2" in str(error)
+    assert ("newer nic" in str(error)) is (version > VERSION)
 
 
 @pytest.mark.parametrize("flags", [0x4, 0x8, 0xC, 0xF])
-def test_reserved_flag_bits_are_rejected(flags):
+def test_reserved_flag_bits_of_version_1_are_rejected(flags):
     _rejects(_raw(MAGIC, 0x10 | flags, 1, 1, 0), "^reserved flag bits are set")
+
+
+def test_headers_without_placement_or_levels_are_written_as_version_1():
+    # Readers from before version 2 keep reading every file that does not need it.
+    assert [data[2] >> 4 for data in FILES] == [1] * 7 + [2] * 3
+    _rejects(_raw(MAGIC, 0x20, 1, 1, 0), "^non-canonical version")
+
+
+def test_version_2_fields_are_laid_out_as_the_spec_says():
+    # PLACEMENT: zigzag varints left -12 -> 23, top 30 -> 60, then side 90; LEVELS: two bytes.
+    data = pack(Header(1, 5, width=200, height=150, placement=(-12, 30, 90), levels=(200, 30)), b"")
+    assert data[:-2] == bytes([0x89, 0x4E, 0x2E, 1, 5, 0xC8, 0x01, 0x96, 0x01, 23, 60, 90, 200, 30, 0])
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"placement": (0, 0, 0)}, "placement side must be in"),
+        ({"placement": (28, 0, 10)}, "does not overlap"),
+        ({"placement": (-10, 0, 10)}, "does not overlap"),
+        ({"levels": (0, 255)}, "non-canonical levels"),
+        ({"levels": (10, 300)}, "ink level must be in 0..255"),
+        ({"levels": (10, 200), "inverted": True}, "levels carry the polarity"),
+    ],
+)
+def test_invalid_version_2_fields_are_rejected(fields, message):
+    with pytest.raises(NicFormatError, match=message):
+        Header(1, 1, **fields)
 
 
 def test_model_id_zero_is_rejected():
@@ -266,7 +300,6 @@ def test_non_byte_input_is_a_format_error(data):
         ({"model_id": 1, "quality": 1, "height": MAX_SIDE + 1}, "^height must be in 1..8192"),
         ({"model_id": 1, "quality": 1, "width": MAX_SIDE, "height": MAX_SIDE}, "exceeds the limit of"),
         ({"model_id": 1, "quality": 1, "inverted": 1}, "^inverted must be a bool, got int$"),
-        ({"model_id": 1, "quality": 1, "version": 2}, "^unsupported .nic format version 2"),
     ],
 )
 def test_invalid_header_values_are_rejected(fields, message):
@@ -293,6 +326,13 @@ headers = st.builds(
     height=st.one_of(st.just(DEFAULT_SIZE), st.integers(1, MAX_PIXELS // MAX_SIDE)),
     inverted=st.booleans(),
 )
+placements = st.tuples(st.integers(-50, 27), st.integers(-50, 27), st.integers(51, 5000))
+levels = st.tuples(st.integers(0, 255), st.integers(0, 255)).filter(
+    lambda lv: lv not in ((0, 255), (255, 0)))
+headers_v2 = st.builds(
+    Header, model_id=st.integers(1, 255), quality=st.integers(1, 255),
+    placement=st.one_of(st.none(), placements), levels=levels,
+)
 files = st.tuples(headers, st.binary(max_size=300)).map(lambda hp: pack(*hp))
 
 
@@ -312,15 +352,15 @@ def test_arbitrary_bytes_raise_only_format_errors(data):
 
 
 @SETTINGS
-@given(st.integers(0, 15), st.binary(max_size=60))
-def test_arbitrary_fields_after_the_magic_raise_only_format_errors(flags, tail):
+@given(st.integers(0, 15), st.sampled_from([0x10, 0x20]), st.binary(max_size=60))
+def test_arbitrary_fields_after_the_magic_raise_only_format_errors(flags, version, tail):
     # With a correct CRC, random bytes get past the integrity check into the field checks.
-    _accepts_only_canonical(_raw(MAGIC, 0x10 | flags, tail))
-    _accepts_only_canonical(MAGIC + bytes([0x10 | flags]) + tail)
+    _accepts_only_canonical(_raw(MAGIC, version | flags, tail))
+    _accepts_only_canonical(MAGIC + bytes([version | flags]) + tail)
 
 
 @SETTINGS
-@given(headers, st.binary(max_size=300))
+@given(st.one_of(headers, headers_v2), st.binary(max_size=300))
 def test_round_trip_property(header, payload):
     assert unpack(pack(header, payload)) == (header, payload)
 
@@ -389,6 +429,8 @@ def test_spec_lists_every_error_message_prefix():
     # The spec's validation section names each rejection, so users can map a message to a rule.
     spec = FORMAT_MD.read_text(encoding="utf-8")
     prefixes = ["not a .nic file", "truncated .nic file", "integrity check failed", "trailing data",
-                "unsupported .nic format version", "reserved flag bits", "non-canonical geometry"]
+                "unsupported .nic format version", "reserved flag bits", "non-canonical geometry",
+                "non-canonical version", "non-canonical levels", "does not overlap",
+                "levels carry the polarity"]
     for prefix in prefixes:
         assert prefix in spec, prefix

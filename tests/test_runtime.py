@@ -31,12 +31,14 @@ def test_litert_decoder_matches_keras_within_one_grey_level(mnist_test):
 def test_tampered_weights_are_refused(tmp_path, monkeypatch, fresh_models, mnist_test):
     copy = tmp_path / "mnist"
     shutil.copytree(weights_root() / "mnist", copy)
+    shutil.copytree(weights_root() / "digits", tmp_path / "digits")  # its fidelity classifier
+    monkeypatch.setenv("NIC_WEIGHTS", str(tmp_path))
+    encoded = codec.encode(mnist_test[0])
     decoder = copy / "decoder.tflite"
     data = bytearray(decoder.read_bytes())
     data[len(data) // 2] ^= 0x01
     decoder.write_bytes(bytes(data))
-    monkeypatch.setenv("NIC_WEIGHTS", str(tmp_path))
-    encoded = codec.encode(mnist_test[0])  # the encoder is intact
+    forget_models()  # a fresh process meets the tampered file
     with pytest.raises(codec.NicModelError, match="fingerprint"):
         codec.decode(encoded)
 

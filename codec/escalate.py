@@ -1,0 +1,123 @@
+"""Auto quality: the cheapest level whose file decodes to what the input shows.
+
+The ladder starts at the model's default level and climbs the latent-only levels (a few more
+bytes each); an image that still fails is coded with the residual layer at max error 48, 32, 16,
+8, 4, 2, 1 and 0 (bit-exact at the model's 28x28 scale), which always passes in the end. Each rung
+is one batched decoder run over the images still pending, so a batch that mostly passes at the
+default level costs one extra decoder run and two classifier runs.
+
+An explicit level is obeyed: its file is written, with a warning when it fails the check. An
+input outside the model's domain (it reconstructs far worse than anything in training) is
+escalated like any other and warned about, naming what is lost.
+"""
+
+import numpy as np
+
+from .entropy import encode_symbols
+from .fidelity import Checker, psnr_per_image
+from .format import pack
+from .residual import residual_payload
+
+__all__ = ["escalate", "domain_margins"]
+
+# (quality level, max error): 48 and 32 have no level of their own, but cost half of level 9.
+RESIDUAL_LADDER = ((None, 48), (None, 32), (9, 16), (10, 8), (11, 4), (12, 2), (13, 1), (14, 0))
+RESIDUAL_MODE = 128
+
+
+def escalate(net, checker: Checker, prepared: list, level: int | None, header) -> list:
+    """Encode normalised images (model image, Geometry); returns api.Encoded per image.
+
+    level None climbs the ladder from the model's default; a given level is used as it is.
+    `header(net, quality_byte, geometry)` builds each file's header.
+    """
+    from .api import Encoded
+
+    images = np.stack([image for image, _ in prepared])
+    geometries = [geometry for _, geometry in prepared]
+    latents = net.encode_latents(images)
+    input_probs = checker.probabilities(images)
+    start = level or net.default_quality
+    results = [None] * len(images)
+    pending = np.arange(len(images))
+    in_domain = None
+    rungs = [start] if level else [q for q in sorted(net.tables.levels) if q >= start]
+    for quality in rungs:
+        if not len(pending):
+            break
+        table = net.tables[quality]
+        symbols = table.quantize(latents[pending])
+        decoded = net.decode_latents(table.dequantize(symbols))
+        if in_domain is None:
+            in_domain = checker.in_domain(images, decoded)
+        ok = checker.faithful(images[pending], decoded, _rows(input_probs, pending))
+        for i, row, passed, image in zip(pending, symbols, ok, decoded):
+            if passed or level:
+                data = pack(header(net, quality, geometries[i]), encode_symbols(row, table))
+                results[i] = Encoded(data, net.name, quality, escalated=quality != start)
+            if level and not passed:
+                results[i].warnings.append(
+                    _changed(checker, quality, images[i], image, _rows(input_probs, [i])))
+        pending = pending[~ok] if not level else pending[:0]
+    if len(pending):
+        _escalate_residual(net, checker, images, geometries, latents, input_probs, pending,
+                           results, header)
+    for i in np.flatnonzero(~in_domain):
+        results[i].warnings.append(_outside(net, geometries[i]))
+    return results
+
+
+def _escalate_residual(net, checker, images, geometries, latents, input_probs, pending,
+                       results, header) -> None:
+    """The residual layer's levels, lossiest first, for the images no latent level kept."""
+    from .api import Encoded
+
+    residual = net.residual
+    table = net.tables[residual.base_quality]
+    symbols = table.quantize(latents[pending])
+    x_hats = net.decode_latents(table.dequantize(symbols))
+    for i, row, x_hat in zip(pending, symbols, x_hats):
+        latent = encode_symbols(row, table)
+        for quality, max_error in RESIDUAL_LADDER:
+            payload, decoded = residual_payload(residual, images[i], x_hat, latent, max_error)
+            if max_error == 0 or checker.faithful(images[i][None], decoded[None],
+                                                  _rows(input_probs, [i]))[0]:
+                break
+        data = pack(header(net, RESIDUAL_MODE + max_error, geometries[i]), payload)
+        results[i] = Encoded(data, net.name, quality, max_error=max_error, escalated=True)
+
+
+def domain_margins(net, checker: Checker, images: np.ndarray) -> np.ndarray:
+    """Per normalised image: PSNR at the default level minus the model's out-of-domain floor."""
+    table = net.tables[net.default_quality]
+    decoded = net.decode_latents(table.dequantize(table.quantize(net.encode_latents(images))))
+    return psnr_per_image(images, decoded) - checker.domain_psnr_db
+
+
+def _rows(probs, rows):
+    return None if probs is None else probs[rows]
+
+
+def _changed(checker: Checker, quality: int, image, decoded, input_probs) -> str:
+    """One line on what an explicit level's file changes."""
+    advice = "use the default quality (auto) to keep it"
+    psnr = float(psnr_per_image(image[None], decoded[None])[0])
+    if psnr < checker.psnr_floor_db:
+        return (f"at quality {quality} the decoded image differs from the input more than "
+                f"{checker.net.name!r} allows ({psnr:.1f} dB < {checker.psnr_floor_db} dB): {advice}")
+    names = checker.classifier.card["classes"]
+    before = int(input_probs[0].argmax())
+    after = int(checker.probabilities(decoded[None])[0].argmax())
+    if before != after:
+        return f"at quality {quality} the image decodes as {names[after]!r}, not {names[before]!r}: {advice}"
+    return f"at quality {quality} the image no longer reads clearly as {names[before]!r}: {advice}"
+
+
+def _outside(net, geometry) -> str:
+    """One line on an input the model cannot represent: what is lost, what to use instead."""
+    subject = net.card.get("subject", f"{net.card.get('dataset', net.name)} images")
+    size = f"{geometry.width}x{geometry.height}"
+    lost = "its content" if max(geometry.width, geometry.height) <= 28 else f"its {size} detail and content"
+    return (f"this does not look like {subject}, the only kind of image model {net.name!r} "
+            f"represents: the file keeps a 28x28 grey likeness, {lost} are lost; "
+            "for photos and other images use PNG, WebP or JPEG XL")

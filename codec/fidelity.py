@@ -1,0 +1,109 @@
+"""The encoder's promise: a file decodes to what the input shows, or the user is told.
+
+A learned codec maps an unusual input to the nearest thing it was trained on: a typeset 7 may
+come back as a handwritten 2, with every byte valid. The encoder has the decoder, so before a
+file is written it knows exactly what the user will get back, and checks it against the prepared
+input (the 28x28 image the model reads), with figures measured on training data and kept in the
+model's card (`fidelity`):
+
+* pixels: the PSNR of the decoded image must reach `psnr_floor_db`;
+* meaning: the domain's classifier (digits, clothing) must read the decoded image as the class it
+  reads the input as, its probabilities moving by at most `class_shift` (total variation);
+* domain: an input the model cannot represent (a photo, a texture, a shoe given to the digit
+  model) reconstructs far worse than anything in training: under `domain_psnr_db` at the model's
+  default level it is out of domain, and the user is told what is lost.
+
+`api.py` acts on the verdicts: `auto` quality escalates to the cheapest level that passes.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import NicModelError
+from .runtime import Model, installed_models, load_model
+
+__all__ = ["Checker", "checker_for", "psnr_per_image", "calibrate"]
+
+# Share of validation images allowed below each floor: the check should fire on about 1 in 200
+# MNIST digits at the default level (and then escalate, not warn).
+FLOOR_QUANTILE = 0.005
+
+
+def psnr_per_image(reference: np.ndarray, decoded: np.ndarray) -> np.ndarray:
+    """PSNR in dB of each pair of uint8 images (N, H, W); identical images give inf."""
+    diff = reference.astype(np.float64) - decoded.astype(np.float64)
+    mse = np.mean(diff * diff, axis=(1, 2))
+    with np.errstate(divide="ignore"):
+        return 10 * np.log10(255.0**2 / mse)
+
+
+@dataclass
+class Checker:
+    """The fidelity check of one compression model (settings from its card)."""
+
+    net: Model
+    psnr_floor_db: float
+    domain_psnr_db: float
+    class_shift: float
+    classifier: Model | None
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray | None:
+        """Class probabilities (N, C) of model images, or None for a model without classes."""
+        return None if self.classifier is None else self.classifier.classify(images)
+
+    def faithful(self, inputs: np.ndarray, decoded: np.ndarray,
+                 input_probs: np.ndarray | None) -> np.ndarray:
+        """Per image: does `decoded` show what `inputs` shows? bool (N,)."""
+        ok = psnr_per_image(inputs, decoded) >= self.psnr_floor_db
+        if input_probs is not None:
+            ok &= self.same_class(input_probs, self.probabilities(decoded))
+        return ok
+
+    def same_class(self, input_probs: np.ndarray, decoded_probs: np.ndarray) -> np.ndarray:
+        """Same top class, and the whole reading close: the total variation distance between
+        the two probability vectors at most class_shift. An ambiguous input (a 1 that could be
+        a 7) must keep its ambiguity, not be resolved by the decoder into the other digit."""
+        same_top = decoded_probs.argmax(axis=1) == input_probs.argmax(axis=1)
+        shift = 0.5 * np.abs(decoded_probs - input_probs).sum(axis=1)
+        return same_top & (shift <= self.class_shift)
+
+    def in_domain(self, inputs: np.ndarray, decoded_default: np.ndarray) -> np.ndarray:
+        """Per image: can the model represent it at all? bool (N,)."""
+        return psnr_per_image(inputs, decoded_default) >= self.domain_psnr_db
+
+
+def checker_for(net: Model) -> Checker | None:
+    """The checker of a model whose card has fidelity settings, else None (restoration)."""
+    settings = net.card.get("fidelity")
+    if not settings:
+        return None
+    classifier = None
+    if settings.get("classifier"):
+        if settings["classifier"] not in installed_models():
+            raise NicModelError(f"model {net.name!r} checks meaning with the classifier "
+                                f"{settings['classifier']!r}, which is not installed")
+        classifier = load_model(settings["classifier"])
+    return Checker(net, settings["psnr_floor_db"], settings["domain_psnr_db"],
+                   settings["class_shift"], classifier)
+
+
+def calibrate(net: Model, images: np.ndarray, decoded: np.ndarray, classifier: str | None,
+              class_shift: float = 0.3) -> dict:
+    """Fidelity settings for a card, from validation images and their default-level decodes."""
+    psnr = psnr_per_image(images, decoded)
+    floor = float(np.quantile(psnr, FLOOR_QUANTILE))
+    settings = {
+        "classifier": classifier,
+        "class_shift": class_shift,
+        # Escalate below this; out of domain (warned) well below it.
+        "psnr_floor_db": round(floor, 2),
+        "domain_psnr_db": round(floor - 3.0, 2),
+        "measured_on": f"{len(images)} validation images at the default level",
+    }
+    if classifier:
+        checker = Checker(net, floor, floor - 3.0, class_shift, load_model(classifier))
+        same = checker.same_class(checker.probabilities(images), checker.probabilities(decoded))
+        settings["class_kept_share"] = round(float(same.mean()), 4)
+    settings["escalated_share"] = round(float(np.mean(psnr < floor)), 4)
+    return settings

@@ -1,0 +1,205 @@
+"""Bring a real-world image to MNIST's convention, the way MNIST itself was made.
+
+LeCun, Cortes and Burges built MNIST by levelling each scanned digit to a clean background,
+fitting its bounding box into a 20x20 square (keeping the aspect ratio, anti-aliased) and centring
+its centre of mass in a 28x28 field. The compression models only know images made that way: a
+digit on grey paper, in a corner, thin or huge, is far from anything they saw and comes back as a
+different digit. `normalise` repeats MNIST's recipe on any grey image:
+
+1. polarity: a light border means dark ink on paper; work on the inverted image (ink bright);
+2. background: a plane fitted to the border pixels is subtracted (paper grey and gradients go);
+3. contrast: values below the noise floor become 0, the ink level becomes 255;
+4. placement: the ink's bounding box is fitted into 20x20 and its centre of mass centred.
+
+It returns the 28x28 model image and a `Geometry` whose `placement` (the square of the original
+image that the 28x28 field covers) and `levels` (paper and ink grey) let `images.restore` draw the
+decoded digit back where it was, in its colours. An image that already follows the convention
+(an MNIST digit) passes through untouched, so MNIST figures do not move.
+"""
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from .images import MODEL_SIZE, Geometry, prepare, restore
+
+__all__ = ["BOX_SIDE", "normalise"]
+
+BOX_SIDE = 20  # MNIST: the bounding box's longer side, inside the 28x28 field
+_WORK_SIDE = 112  # resolution at which the box and centre of mass are measured
+_MASS_TAIL = 0.003  # box edges are mass quantiles: a stray speck does not stretch the box
+_NOISY = 6.0  # grey levels of background noise above which a 3x3 median runs first
+_IMPULSES = 0.003  # share of frame pixels far off the paper above which it runs too
+# Drawn back at the original size, the normalised image must correlate this well with the input;
+# below it normalising lost the object (a digit touching the border, odd lighting): fall back.
+_RESEMBLANCE = 0.6
+_SPECK = 0.25  # after a light blur, mass under this share of the peak is not the object
+_CLEAN = 3.0  # paper and noise below this and ink above _FULL_INK: levels are left alone
+_FULL_INK = 235.0
+
+
+def normalise(grey: np.ndarray) -> tuple[np.ndarray, Geometry]:
+    """Grey uint8 (H, W) -> (model image uint8 (28, 28), Geometry with placement and levels).
+
+    Falls back to `images.prepare` (fit the whole image, no levels) when nothing stands out
+    from the background.
+    """
+    model_fallback, fallback = prepare(grey)
+    height, width = grey.shape
+    ink_bright = (255 - grey if fallback.inverted else grey).astype(np.float32)
+    levelled, paper, ink = _level(ink_bright)
+    if ink is None:
+        return model_fallback, fallback
+    placement = _placement(levelled)
+    if placement is None:
+        return model_fallback, fallback
+    if (width, height) == (MODEL_SIZE, MODEL_SIZE) and _near_identity(placement):
+        placement = None
+    model = _render(levelled, placement) if placement else _round(levelled)
+    levels = _levels(paper, ink, fallback.inverted)
+    geometry = Geometry(width, height, fallback.inverted if levels is None else False,
+                        placement=placement, levels=levels)
+    if placement is not None and _correlation(grey, restore(model, geometry)) < _RESEMBLANCE:
+        return model_fallback, fallback
+    return model, geometry
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two grey images of one size, compared at 64 pixels at most."""
+    size = (min(64, a.shape[1]), min(64, a.shape[0]))
+    x, y = (np.asarray(Image.fromarray(i).resize(size, Image.Resampling.BOX), np.float64).ravel()
+            for i in (a, b))
+    if x.std() == 0 or y.std() == 0:
+        return 0.0
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _level(image: np.ndarray):
+    """(levelled float32 in [0, 255], paper level, ink level or None if no ink stands out)."""
+    frame = _frame_mask(image.shape)
+    background = _fit_plane(image, frame)
+    residual = image - background
+    deviation = np.abs(residual[frame] - np.median(residual[frame]))
+    noise = 1.4826 * float(np.median(deviation))
+    impulses = float(np.mean(deviation > 48))  # salt and pepper: MAD does not see it
+    paper = float(np.median(background))
+    if noise > _NOISY or impulses > _IMPULSES:  # a median removes specks a threshold keeps
+        smooth = np.asarray(Image.fromarray(_round(image)).filter(ImageFilter.MedianFilter(3)))
+        residual = smooth.astype(np.float32) - background
+        deviation = np.abs(residual[frame] - np.median(residual[frame]))
+        noise = 1.4826 * float(np.median(deviation))  # what is left for the threshold
+    floor = max(4.0, 3.0 * noise)
+    inked = residual > floor
+    if inked.sum() < 2:
+        return None, paper, None
+    ink = float(np.percentile(residual[inked], 95))
+    if paper <= _CLEAN and noise <= _CLEAN and ink >= _FULL_INK:
+        return image, 0.0, 255.0  # already MNIST-like: keep every value as it is
+    if ink - floor < 8:
+        return None, paper, None
+    levelled = np.clip((residual - floor) * (255.0 / (ink - floor)), 0, 255)
+    return levelled.astype(np.float32), paper, paper + ink
+
+
+def _frame_mask(shape: tuple[int, int]) -> np.ndarray:
+    """The outer frame of the image: 1/16 of each side, at least 1 pixel."""
+    height, width = shape
+    t = max(1, min(height, width) // 16)
+    mask = np.ones(shape, dtype=bool)
+    if height > 2 * t and width > 2 * t:
+        mask[t:-t, t:-t] = False
+    return mask
+
+
+def _fit_plane(image: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """Least-squares plane a + b x + c y through the frame's pixels, refitted without outliers
+    (ink touching the border), evaluated over the whole image."""
+    rows, cols = np.nonzero(frame)
+    values = image[rows, cols].astype(np.float64)
+    height, width = image.shape
+    basis = np.stack([np.ones_like(values), cols / width, rows / height], axis=1)
+    keep = np.ones(len(values), dtype=bool)
+    for _ in range(2):
+        coef, *_ = np.linalg.lstsq(basis[keep], values[keep], rcond=None)
+        error = values - basis @ coef
+        spread = 1.4826 * np.median(np.abs(error[keep])) + 2.0
+        keep = np.abs(error) <= 2.5 * spread
+        if keep.sum() < 3:
+            break
+    ys, xs = np.mgrid[0:height, 0:width]
+    return (coef[0] + coef[1] * xs / width + coef[2] * ys / height).astype(np.float32)
+
+
+def _placement(levelled: np.ndarray) -> tuple[int, int, int] | None:
+    """(left, top, side) of the square of the image that becomes the 28x28 field, or None."""
+    height, width = levelled.shape
+    scale = max(1.0, max(height, width) / _WORK_SIDE)
+    small = levelled
+    if scale > 1:  # measure on a reduced copy: box and centre of mass need no more
+        size = (max(1, round(width / scale)), max(1, round(height / scale)))
+        small = np.asarray(Image.fromarray(levelled, "F").resize(size, Image.Resampling.BOX))
+    mass = _object_mass(small)
+    total = mass.sum()
+    if total <= 0:
+        return None
+    sx, sy = width / small.shape[1], height / small.shape[0]
+    x0, x1, cx = _extent(mass.sum(axis=0), total)
+    y0, y1, cy = _extent(mass.sum(axis=1), total)
+    box = max((x1 - x0) * sx, (y1 - y0) * sy)
+    side = max(1, round(box * MODEL_SIZE / BOX_SIDE))
+    left = round(cx * sx - side / 2)
+    top = round(cy * sy - side / 2)
+    return left, top, side
+
+
+def _object_mass(small: np.ndarray) -> np.ndarray:
+    """The ink's mass without specks: a light blur spreads an isolated speck below _SPECK of the
+    peak, where strokes stay above it."""
+    padded = np.pad(small.astype(np.float64), 1, mode="edge")
+    height, width = small.shape
+    blurred = sum(padded[i : i + height, j : j + width] for i in range(3) for j in range(3)) / 9
+    peak = np.percentile(blurred, 99.5)
+    return np.where(blurred >= _SPECK * peak, small, 0.0).astype(np.float64)
+
+
+def _extent(profile: np.ndarray, total: float) -> tuple[float, float, float]:
+    """Start, end and centre of mass of a 1-D mass profile, in continuous pixel coordinates."""
+    cumulative = np.cumsum(profile) / total
+    start = float(np.searchsorted(cumulative, _MASS_TAIL))
+    end = float(np.searchsorted(cumulative, 1 - _MASS_TAIL)) + 1
+    centre = float((profile * (np.arange(len(profile)) + 0.5)).sum() / total)
+    return start, end, centre
+
+
+def _near_identity(placement: tuple[int, int, int]) -> bool:
+    """A 28x28 image already boxed and centred like MNIST: keep its pixels as they are."""
+    left, top, side = placement
+    return abs(side - MODEL_SIZE) <= 3 and abs(left) <= 1 and abs(top) <= 1
+
+
+def _render(levelled: np.ndarray, placement: tuple[int, int, int]) -> np.ndarray:
+    """The 28x28 model image: the placement square of the levelled image, area-averaged."""
+    left, top, side = placement
+    height, width = levelled.shape
+    # Pad so that the square lies inside the array; the outside is background (0).
+    pad_left, pad_top = max(0, -left), max(0, -top)
+    pad_right, pad_bottom = max(0, left + side - width), max(0, top + side - height)
+    padded = np.pad(levelled, ((pad_top, pad_bottom), (pad_left, pad_right)))
+    box = (left + pad_left, top + pad_top, left + pad_left + side, top + pad_top + side)
+    resample = Image.Resampling.BOX if side >= MODEL_SIZE else Image.Resampling.BICUBIC
+    square = Image.fromarray(padded.astype(np.float32), "F").resize(
+        (MODEL_SIZE, MODEL_SIZE), resample, box=box)
+    return _round(np.asarray(square))
+
+
+def _levels(paper: float, ink: float, inverted: bool) -> tuple[int, int] | None:
+    """(paper, ink) grey of the original, or None for MNIST's own 0 and 255 (either polarity)."""
+    paper_grey, ink_grey = int(round(paper)), int(round(min(ink, 255.0)))
+    if inverted:
+        paper_grey, ink_grey = 255 - paper_grey, 255 - ink_grey
+    if (paper_grey, ink_grey) == ((255, 0) if inverted else (0, 255)):
+        return None
+    return paper_grey, ink_grey
+
+
+def _round(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)

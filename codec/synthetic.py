@@ -1,0 +1,98 @@
+"""Real-world-like training digits: typeset in the system's fonts, on paper, through normalise.
+
+MNIST is one population's handwriting, scanned one way. Users bring digits typeset in any font,
+photographed on grey paper, JPEG'd, rotated. Training on such digits, brought to MNIST's convention
+by the same `normalise` the encoder runs, teaches the models what they will really be shown.
+
+Fonts come from the system (`fc-list`; Debian's font packages install more). Only half of them
+are used for training: a font whose file name hashes to an even first byte (sha1). The other
+half stays unseen, for judging nic on digits typeset in fonts it never saw
+(tools/realworld_digits.py).
+"""
+
+import hashlib
+import io
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from .normalise import normalise
+
+__all__ = ["font_files", "is_training_font", "typeset_digits"]
+
+DIGITS = "0123456789"
+
+
+def is_training_font(path: str | Path) -> bool:
+    """The fixed half of the fonts that training may use (the other half is for judging)."""
+    return hashlib.sha1(Path(path).name.encode()).digest()[0] % 2 == 0
+
+
+@cache
+def font_files(training: bool = True) -> tuple[str, ...]:
+    """Scalable fonts on this system that draw ten distinct digits, of one half."""
+    try:
+        listing = subprocess.run(["fc-list", ":", "file"], capture_output=True, text=True,
+                                 check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        listing = "\n".join(str(p) for p in Path("/usr/share/fonts").rglob("*.[ot]tf"))
+    paths = sorted({line.split(":")[0].strip() for line in listing.splitlines()})
+    paths = [p for p in paths if p.lower().endswith((".ttf", ".otf"))]
+    return tuple(p for p in paths if is_training_font(p) == training and _draws_digits(p))
+
+
+def _draws_digits(path: str) -> bool:
+    """True if the font draws ten different, non-empty digit glyphs (not symbols or boxes)."""
+    try:
+        font = ImageFont.truetype(path, 32)
+    except OSError:
+        return False
+    glyphs = []
+    for digit in DIGITS:
+        image = Image.new("L", (48, 48), 0)
+        ImageDraw.Draw(image).text((8, 4), digit, fill=255, font=font)
+        glyphs.append(np.asarray(image).tobytes())
+    return all(any(g) for g in glyphs) and len(set(glyphs)) == len(DIGITS)
+
+
+def typeset_digits(count: int, rng: np.random.Generator, fonts=None) -> tuple[np.ndarray, np.ndarray]:
+    """`count` typeset digits as normalised 28x28 uint8 images, with their labels (0-9)."""
+    fonts = fonts or font_files(training=True)
+    labels = rng.integers(0, 10, count)
+    images = np.stack([_one_digit(int(label), fonts[rng.integers(len(fonts))], rng)
+                       for label in labels])
+    return images, labels.astype(np.uint8)
+
+
+def _one_digit(label: int, font_path: str, rng: np.random.Generator) -> np.ndarray:
+    """Draw one digit on paper as a camera or scanner would see it, then normalise it."""
+    size = int(rng.integers(48, 160))
+    font = ImageFont.truetype(font_path, int(size * rng.uniform(0.5, 0.9)))
+    paper, ink = int(rng.integers(140, 256)), int(rng.integers(0, 100))
+    image = Image.new("L", (size, size), paper)
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = draw.textbbox((0, 0), str(label), font=font)
+    x = (size - (right - left)) / 2 - left + rng.uniform(-0.1, 0.1) * size
+    y = (size - (bottom - top)) / 2 - top + rng.uniform(-0.1, 0.1) * size
+    stroke = int(rng.integers(0, 3)) if rng.random() < 0.3 else 0
+    draw.text((x, y), str(label), fill=ink, font=font, stroke_width=stroke, stroke_fill=ink)
+    shear = rng.uniform(-0.2, 0.2)
+    image = image.transform(image.size, Image.Transform.AFFINE, (1, shear, -shear * size / 2, 0, 1, 0),
+                            Image.Resampling.BILINEAR, fillcolor=paper)
+    image = image.rotate(rng.uniform(-12, 12), Image.Resampling.BILINEAR, fillcolor=paper)
+    if rng.random() < 0.5:
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 2.0)))
+    grey = np.asarray(image).astype(np.float32)
+    grey += np.linspace(0, rng.uniform(-30, 30), size)[None, :]  # uneven light
+    grey += rng.normal(0, rng.uniform(0, 12), grey.shape)
+    if rng.random() < 0.2:  # light ink on a dark board
+        grey = 255 - grey
+    image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+    if rng.random() < 0.5:
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=int(rng.integers(30, 95)))
+        image = Image.open(buffer)
+    return normalise(np.asarray(image.convert("L")))[0]

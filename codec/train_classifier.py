@@ -1,0 +1,127 @@
+"""`nic train --task classify`: the small classifier that checks every encode's meaning.
+
+A compression model that changes a 7 into a 2 has failed, whatever its PSNR. Each domain with
+classes (MNIST digits, Fashion-MNIST items) gets a classifier; the encoder runs it on the prepared
+input and on what the file decodes to, and escalates when they disagree (codec/fidelity.py).
+
+It must read what users bring and what the decoder draws, so it trains on:
+* the dataset's training split, shifted by up to 2 pixels;
+* for digits, typeset digits in the training half of the system's fonts (codec/synthetic.py);
+* a blurred copy of a third of each batch: decoded images are smoother than the originals.
+
+Writes classifier.tflite and card.json (with the test accuracy) into OUT.
+"""
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .data import load_dataset
+from .train import BATCH, VALIDATION_SIZE, _command_line, _export, _scale, fingerprints
+
+__all__ = ["train_classifier"]
+
+SYNTHETIC_SHARE = 0.3  # typeset digits per MNIST training image
+CLASS_NAMES = {
+    "mnist": [str(d) for d in range(10)],
+    "fashion": ["T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                "sneaker", "bag", "ankle boot"],
+}
+
+
+def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epochs: int = 6,
+                     seed: int = 0, limit: int | None = None, verbose: int = 2) -> dict:
+    """Train, export and write the card of a classifier for `dataset`; returns the card."""
+    import keras
+
+    from .model import build_classifier
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    x_train, y_train, x_test, y_test = load_dataset(dataset)
+    if limit:
+        x_train, y_train, x_test, y_test = x_train[:limit], y_train[:limit], x_test[:limit], y_test[:limit]
+    split = len(x_train) - min(VALIDATION_SIZE, len(x_train) // 5)
+    x_fit, y_fit, x_val, y_val = x_train[:split], y_train[:split], x_train[split:], y_train[split:]
+    synthetic = 0
+    if dataset == "mnist":
+        from .synthetic import typeset_digits
+
+        typeset, labels = typeset_digits(int(len(x_fit) * SYNTHETIC_SHARE), rng)
+        x_fit, y_fit = np.concatenate([x_fit, typeset]), np.concatenate([y_fit, labels])
+        synthetic = len(typeset)
+    model = build_classifier(len(CLASS_NAMES[dataset]))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    started = time.time()
+    history = model.fit(_batches(x_fit, y_fit, seed), epochs=epochs, verbose=verbose,
+                        validation_data=(_scale(x_val), y_val))
+    seconds = time.time() - started
+
+    out.mkdir(parents=True, exist_ok=True)
+    _export(model, out / "classifier.tflite")  # all that runs; no .keras: nothing retrains it
+    accuracy = float(np.mean(model.predict(_scale(x_test), batch_size=1024, verbose=0)
+                             .argmax(axis=1) == y_test))
+    card = {
+        "name": name,
+        "model_id": model_id,
+        "dataset": dataset,
+        "task": "classify",
+        "classes": CLASS_NAMES[dataset],
+        "architecture": "CNN 32-64-64, dense 128 (codec/model.py build_classifier)",
+        "command": _command_line(),
+        "epochs_run": len(history.history["loss"]),
+        "seed": seed,
+        "limit": limit,
+        "train_images": int(len(x_fit)),
+        "typeset_training_digits": synthetic,
+        "validation_images": int(len(x_val)),
+        "validation_accuracy": round(float(history.history["val_accuracy"][-1]), 4),
+        "test_images": int(len(x_test)),
+        "test_accuracy": round(accuracy, 4),
+        "train_seconds": round(seconds, 1),
+        "platform": platform.platform(),
+        "default_quality": 1,
+    }
+    card["fingerprints"] = fingerprints(out)
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def _batches(images: np.ndarray, labels: np.ndarray, seed: int):
+    """Shuffled batches, shifted by up to 2 pixels, a third of each blurred."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.on_epoch_end()
+
+        def __len__(self):
+            return -(-len(images) // BATCH)
+
+        def on_epoch_end(self):
+            self.order = self.rng.permutation(len(images))
+
+        def __getitem__(self, index):
+            rows = self.order[index * BATCH : (index + 1) * BATCH]
+            batch = _scale(images[rows])
+            dy, dx = self.rng.integers(-2, 3, 2)
+            batch = np.roll(batch, (int(dy), int(dx)), axis=(1, 2))
+            blurred = self.rng.random(len(rows)) < 1 / 3
+            batch[blurred] = _blur(batch[blurred])
+            return batch, labels[rows]
+
+    return Batches()
+
+
+def _blur(batch: np.ndarray) -> np.ndarray:
+    """A 3x3 binomial blur, about what the decoder's smoothing does to strokes."""
+    kernel = np.array([1, 2, 1], np.float32) / 4
+    padded = np.pad(batch, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+    rows = sum(k * padded[:, i : i + batch.shape[1], :, :] for i, k in enumerate(kernel))
+    return sum(k * rows[:, :, j : j + batch.shape[2], :] for j, k in enumerate(kernel))
