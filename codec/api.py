@@ -201,7 +201,8 @@ def _encode_with(net: Model, greys: list, level: int | None) -> list[Encoded]:
     if checker is None:  # restoration models, and models trained without fidelity settings
         prepared = [prepare(grey, net.input_size) for grey in greys]
         return _latent_files(net, prepared, level or net.default_quality)
-    return escalate(net, checker, [normalise(grey) for grey in greys], level, _header)
+    box = net.card.get("box_side", 20)
+    return escalate(net, checker, [normalise(grey, box) for grey in greys], level, _header)
 
 
 def _latent_files(net: Model, prepared: list, quality: int) -> list[Encoded]:
@@ -223,8 +224,10 @@ def _choose_models(greys: list) -> list[Model]:
                   if card.get("task", "compress") == "compress" and card.get("fidelity")]
     if len(candidates) <= 1:
         return [candidates[0] if candidates else load_model(_default_model())] * len(greys)
-    images = np.stack([normalise(grey)[0] for grey in greys])
-    margins = np.stack([domain_margins(net, checker_for(net), images) for net in candidates])
+    margins = np.stack([
+        domain_margins(net, checker_for(net), np.stack(
+            [normalise(grey, net.card.get("box_side", 20))[0] for grey in greys]))
+        for net in candidates])
     return [candidates[i] for i in margins.argmax(axis=0)]
 
 

@@ -33,15 +33,15 @@ _IMPULSES = 0.003  # share of frame pixels far off the paper above which it runs
 # below it normalising lost the object (a digit touching the border, odd lighting): fall back.
 _RESEMBLANCE = 0.6
 _SPECK = 0.25  # after a light blur, mass under this share of the peak is not the object
-_CLEAN = 3.0  # paper and noise below this and ink above _FULL_INK: levels are left alone
-_FULL_INK = 235.0
+_CLEAN = 3.0  # paper and noise below this: the values are left as they are
 
 
-def normalise(grey: np.ndarray) -> tuple[np.ndarray, Geometry]:
+def normalise(grey: np.ndarray, box_side: int = BOX_SIDE) -> tuple[np.ndarray, Geometry]:
     """Grey uint8 (H, W) -> (model image uint8 (28, 28), Geometry with placement and levels).
 
-    Falls back to `images.prepare` (fit the whole image, no levels) when nothing stands out
-    from the background.
+    box_side: the object's longer side in the 28x28 field (20 for MNIST; Fashion-MNIST items
+    fill the field: 28). Falls back to `images.prepare` (fit the whole image, no levels) when
+    nothing stands out from the background.
     """
     model_fallback, fallback = prepare(grey)
     height, width = grey.shape
@@ -49,13 +49,13 @@ def normalise(grey: np.ndarray) -> tuple[np.ndarray, Geometry]:
     levelled, paper, ink = _level(ink_bright)
     if ink is None:
         return model_fallback, fallback
-    placement = _placement(levelled)
+    placement = _placement(levelled, box_side)
     if placement is None:
         return model_fallback, fallback
-    if (width, height) == (MODEL_SIZE, MODEL_SIZE) and _near_identity(placement):
-        placement = None
-    model = _render(levelled, placement) if placement else _round(levelled)
     levels = _levels(paper, ink, fallback.inverted)
+    if (width, height) == (MODEL_SIZE, MODEL_SIZE) and (levels is None or _near_identity(placement)):
+        placement = None  # a 28x28 image on a clean background is already the model's input
+    model = _render(levelled, placement) if placement else _round(levelled)
     geometry = Geometry(width, height, fallback.inverted if levels is None else False,
                         placement=placement, levels=levels)
     if placement is not None and _correlation(grey, restore(model, geometry)) < _RESEMBLANCE:
@@ -92,8 +92,8 @@ def _level(image: np.ndarray):
     if inked.sum() < 2:
         return None, paper, None
     ink = float(np.percentile(residual[inked], 95))
-    if paper <= _CLEAN and noise <= _CLEAN and ink >= _FULL_INK:
-        return image, 0.0, 255.0  # already MNIST-like: keep every value as it is
+    if paper <= _CLEAN and noise <= _CLEAN:
+        return image, 0.0, 255.0  # a clean black background, as in MNIST: keep every value
     if ink - floor < 8:
         return None, paper, None
     levelled = np.clip((residual - floor) * (255.0 / (ink - floor)), 0, 255)
@@ -129,7 +129,7 @@ def _fit_plane(image: np.ndarray, frame: np.ndarray) -> np.ndarray:
     return (coef[0] + coef[1] * xs / width + coef[2] * ys / height).astype(np.float32)
 
 
-def _placement(levelled: np.ndarray) -> tuple[int, int, int] | None:
+def _placement(levelled: np.ndarray, box_side: int) -> tuple[int, int, int] | None:
     """(left, top, side) of the square of the image that becomes the 28x28 field, or None."""
     height, width = levelled.shape
     scale = max(1.0, max(height, width) / _WORK_SIDE)
@@ -145,7 +145,7 @@ def _placement(levelled: np.ndarray) -> tuple[int, int, int] | None:
     x0, x1, cx = _extent(mass.sum(axis=0), total)
     y0, y1, cy = _extent(mass.sum(axis=1), total)
     box = max((x1 - x0) * sx, (y1 - y0) * sy)
-    side = max(1, round(box * MODEL_SIZE / BOX_SIDE))
+    side = max(1, round(box * MODEL_SIZE / box_side))
     left = round(cx * sx - side / 2)
     top = round(cy * sy - side / 2)
     return left, top, side

@@ -167,6 +167,9 @@ def retable(out: Path, multipliers: dict[int, float] | None = None,
 
 
 SUBJECTS = {"mnist": "a digit", "fashion": "a clothing item"}
+# The object's longer side in the 28x28 field, as in the dataset (codec/normalise.py): MNIST
+# boxed its digits into 20x20; Fashion-MNIST items fill the field.
+BOX_SIDES = {"mnist": 20, "fashion": 28}
 
 
 def calibrate_fidelity(out: Path, classifier: str | None) -> dict:
@@ -179,6 +182,7 @@ def calibrate_fidelity(out: Path, classifier: str | None) -> dict:
     card = json.loads((out / "card.json").read_text())
     card.pop("fidelity", None)  # measure the plain default level, with no check in the way
     card["subject"] = SUBJECTS.get(card["dataset"], f"a {card['dataset']} image")
+    card["box_side"] = BOX_SIDES.get(card["dataset"], 20)
     card["fidelity_command"] = _command_line()
     _, x_val, _ = _splits(card["dataset"], card.get("limit"))
     with _installed(out, card):
