@@ -13,6 +13,7 @@ escalated like any other and warned about, naming what is lost.
 
 import numpy as np
 
+from .api import RESIDUAL_MODE, Encoded
 from .entropy import encode_symbols
 from .fidelity import Checker, psnr_per_image
 from .format import pack
@@ -22,7 +23,6 @@ __all__ = ["escalate", "domain_margins"]
 
 # (quality level, max error): 48 and 32 have no level of their own, but cost half of level 9.
 RESIDUAL_LADDER = ((None, 48), (None, 32), (9, 16), (10, 8), (11, 4), (12, 2), (13, 1), (14, 0))
-RESIDUAL_MODE = 128
 
 
 def escalate(net, checker: Checker, prepared: list, level: int | None, header) -> list:
@@ -31,8 +31,6 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header) -
     level None climbs the ladder from the model's default; a given level is used as it is.
     `header(net, quality_byte, geometry)` builds each file's header.
     """
-    from .api import Encoded
-
     images = np.stack([image for image, _ in prepared])
     geometries = [geometry for _, geometry in prepared]
     latents = net.encode_latents(images)
@@ -70,8 +68,6 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header) -
 def _escalate_residual(net, checker, images, geometries, latents, input_probs, pending,
                        results, header) -> None:
     """The residual layer's levels, lossiest first, for the images no latent level kept."""
-    from .api import Encoded
-
     residual = net.residual
     table = net.tables[residual.base_quality]
     symbols = table.quantize(latents[pending])
