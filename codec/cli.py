@@ -280,6 +280,11 @@ def train(
         "split) and write them into its card.")] = False,
     classifier: Annotated[Optional[str], typer.Option(
         help="With --fidelity-only: the installed classifier that checks meaning.")] = None,
+    augment: Annotated[Optional[str], typer.Option(
+        help="realworld: add typeset digits and dataset images printed on paper and "
+        "photographed, normalised as encode does.")] = None,
+    init_from: Annotated[Optional[Path], typer.Option(
+        help="A model folder to start from (fine-tuning) instead of random weights.")] = None,
 ) -> None:
     """Train a model on a dataset and write its LiteRT files, entropy tables and card."""
     if not 1 <= model_id <= 255:
@@ -317,6 +322,7 @@ def train(
         dataset, out, model_id=model_id, name=name, epochs=epochs, beta=beta,
         limit=limit, seed=seed, verbose=1 if sys.stdout.isatty() else 2,
         multipliers=steps, default_quality=default_quality, task=task, latent_dim=latent_dim,
+        augment=augment, init_from=init_from,
     )
     typer.echo(
         f"wrote {out}: {card['epochs_run']} epochs, test MSE {card['test_mse_unquantised']:.5f} "

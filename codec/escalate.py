@@ -17,6 +17,7 @@ from .api import RESIDUAL_MODE, Encoded
 from .entropy import encode_symbols
 from .fidelity import Checker, psnr_per_image
 from .format import pack
+from .images import MODEL_SIZE
 from .residual import residual_payload
 
 __all__ = ["escalate", "domain_margins"]
@@ -60,9 +61,19 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header) -
     if len(pending):
         _escalate_residual(net, checker, images, geometries, latents, input_probs, pending,
                            results, header)
-    for i in np.flatnonzero(~in_domain):
-        results[i].warnings.append(_outside(net, geometries[i]))
+    for i, geometry in enumerate(geometries):
+        if _thumbnail(geometry):
+            results[i].warnings.append(_not_an_object(geometry))
+        elif not in_domain[i]:
+            results[i].warnings.append(_outside(net, geometry))
     return results
+
+
+def _thumbnail(geometry) -> bool:
+    """True when normalise found no single object on a plain background in an image larger
+    than the model's field, and fell back to shrinking the whole picture (a photo, a texture,
+    a page): whatever the 28x28 check says, the detail of the original cannot come back."""
+    return geometry.placement is None and max(geometry.width, geometry.height) > MODEL_SIZE
 
 
 def _escalate_residual(net, checker, images, geometries, latents, input_probs, pending,
@@ -107,6 +118,14 @@ def _changed(checker: Checker, quality: int, image, decoded, input_probs) -> str
     if before != after:
         return f"at quality {quality} the image decodes as {names[after]!r}, not {names[before]!r}: {advice}"
     return f"at quality {quality} the image no longer reads clearly as {names[before]!r}: {advice}"
+
+
+def _not_an_object(geometry) -> str:
+    """One line on a picture that is not one object on a plain background, whichever model."""
+    size = f"{geometry.width}x{geometry.height}"
+    return (f"this {size} picture is not one object on a plain background: the file keeps only a "
+            f"28x28 grey thumbnail of it, its {size} detail is lost; for photos and other "
+            "images use PNG, WebP or JPEG XL")
 
 
 def _outside(net, geometry) -> str:

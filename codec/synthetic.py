@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .normalise import normalise
 
-__all__ = ["font_files", "is_training_font", "typeset_digits"]
+__all__ = ["font_files", "is_training_font", "printed_images", "typeset_digits"]
 
 DIGITS = "0123456789"
 
@@ -67,18 +67,44 @@ def typeset_digits(count: int, rng: np.random.Generator, fonts=None) -> tuple[np
     return images, labels.astype(np.uint8)
 
 
+def printed_images(images: np.ndarray, rng: np.random.Generator, box_side: int = 20) -> np.ndarray:
+    """Dataset images (N, 28, 28) printed on paper and photographed or scanned, each with its
+    own size, stroke width, slant, light, noise and JPEG, then normalised back (N, 28, 28)."""
+    return np.stack([_printed(image, rng, box_side) for image in images])
+
+
+def _printed(image: np.ndarray, rng: np.random.Generator, box_side: int) -> np.ndarray:
+    size = int(rng.integers(32, 160))
+    mask = Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC)
+    if rng.random() < 0.4:  # a thicker or thinner pen than the writer's
+        width = 2 * int(rng.integers(1, 1 + size // 24)) + 1
+        mask = mask.filter(ImageFilter.MaxFilter(width) if rng.random() < 0.6
+                           else ImageFilter.MinFilter(width))
+    return _photographed(np.asarray(mask), rng, box_side)
+
+
 def _one_digit(label: int, font_path: str, rng: np.random.Generator) -> np.ndarray:
-    """Draw one digit on paper as a camera or scanner would see it, then normalise it."""
+    """Draw one digit as light ink on black, then photograph it (see _photographed)."""
     size = int(rng.integers(48, 160))
     font = ImageFont.truetype(font_path, int(size * rng.uniform(0.5, 0.9)))
-    paper, ink = int(rng.integers(140, 256)), int(rng.integers(0, 100))
-    image = Image.new("L", (size, size), paper)
+    image = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(image)
     left, top, right, bottom = draw.textbbox((0, 0), str(label), font=font)
     x = (size - (right - left)) / 2 - left + rng.uniform(-0.1, 0.1) * size
     y = (size - (bottom - top)) / 2 - top + rng.uniform(-0.1, 0.1) * size
     stroke = int(rng.integers(0, 3)) if rng.random() < 0.3 else 0
-    draw.text((x, y), str(label), fill=ink, font=font, stroke_width=stroke, stroke_fill=ink)
+    draw.text((x, y), str(label), fill=255, font=font, stroke_width=stroke, stroke_fill=255)
+    return _photographed(np.asarray(image), rng, 20)
+
+
+def _photographed(mask: np.ndarray, rng: np.random.Generator, box_side: int) -> np.ndarray:
+    """Ink `mask` (uint8, 255 = ink) on paper as a camera or scanner sees it: paper and ink
+    greys, slant, rotation, blur, uneven light, noise, sometimes inverted and JPEG'd; then
+    brought back to the model's convention by the encoder's own `normalise`."""
+    size = mask.shape[0]
+    paper, ink = int(rng.integers(140, 256)), int(rng.integers(0, 100))
+    grey = paper + (ink - paper) * (mask.astype(np.float32) / 255.0)
+    image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
     shear = rng.uniform(-0.2, 0.2)
     image = image.transform(image.size, Image.Transform.AFFINE, (1, shear, -shear * size / 2, 0, 1, 0),
                             Image.Resampling.BILINEAR, fillcolor=paper)
@@ -95,4 +121,4 @@ def _one_digit(label: int, font_path: str, rng: np.random.Generator) -> np.ndarr
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=int(rng.integers(30, 95)))
         image = Image.open(buffer)
-    return normalise(np.asarray(image.convert("L")))[0]
+    return normalise(np.asarray(image.convert("L")), box_side)[0]

@@ -51,11 +51,15 @@ def train(
     default_quality: int | None = None,
     task: str = "compress",
     latent_dim: int = 16,
+    augment: str | None = None,
+    init_from: Path | None = None,
 ) -> dict:
     """Train on `dataset` and write a complete model folder to `out`; returns the card.
 
     task: "compress" (input = target), "denoise" (noisy input, a fresh random noise type per
     image and epoch -> clean target) or "sr2x" (14x14 2x2-mean input -> 28x28 target).
+    augment: "realworld" adds real-world-like images to the training split (see _augmented).
+    init_from: a model folder whose networks are the starting point (fine-tuning).
     """
     import keras
 
@@ -64,11 +68,18 @@ def train(
     if task not in TASKS:
         raise NicError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     keras.utils.set_random_seed(seed)
-    x_fit, x_val, x_test = _splits(dataset, limit)
+    x_plain, x_val, x_test = _splits(dataset, limit)
+    extra, augmentation = _augmented(dataset, x_plain, augment, seed)
+    x_fit = np.concatenate([x_plain, extra]) if len(extra) else x_plain
     input_size = 14 if task == "sr2x" else 28
-    model = CVAE(build_encoder(latent_dim, input_size), build_decoder(latent_dim),
-                 beta=beta, seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    encoder, decoder = build_encoder(latent_dim, input_size), build_decoder(latent_dim)
+    if init_from is not None:
+        encoder.set_weights(keras.models.load_model(init_from / "encoder.keras", compile=False).get_weights())
+        decoder.set_weights(keras.models.load_model(init_from / "decoder.keras", compile=False).get_weights())
+    model = CVAE(encoder, decoder, beta=beta, seed=seed)
+    # A model fine-tuned from trained weights starts at a smaller step, so it is not thrown
+    # far from them before it has seen the new images.
+    model.compile(optimizer=keras.optimizers.Adam(1e-3 if init_from is None else 3e-4))
     callbacks = [
         keras.callbacks.EarlyStopping(patience=6, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2, min_lr=1e-5),
@@ -106,6 +117,8 @@ def train(
         "seed": seed,
         "limit": limit,
         "train_images": int(len(x_fit)),
+        "augmentation": augmentation,
+        "initialised_from": str(init_from) if init_from is not None else None,
         "validation_images": int(len(x_val)),
         "train_seconds": round(train_seconds, 1),
         "test_images": int(len(x_test)),
@@ -115,7 +128,32 @@ def train(
         "multipliers": {str(q): m for q, m in (multipliers or DEFAULT_MULTIPLIERS).items()},
         "default_quality": default_quality or 4,
     }
-    return _write_tables_and_card(out, card, model.encoder, x_fit, x_val)
+    return _write_tables_and_card(out, card, model.encoder, x_fit, x_val, x_plain)
+
+
+AUGMENTATIONS = ("realworld",)
+# Added images per dataset training image: digits typeset in the training half of the system's
+# fonts, and the dataset's own images printed on paper and photographed (codec/synthetic.py).
+TYPESET_SHARE, PRINTED_SHARE = 0.25, 0.15
+
+
+def _augmented(dataset: str, images: np.ndarray, augment: str | None, seed: int):
+    """Extra training images that look like what users bring, all brought to the model's
+    convention by the encoder's own normalise; returns (images, summary for the card)."""
+    if augment is None:
+        return images[:0], None
+    if augment not in AUGMENTATIONS:
+        raise NicError(f"unknown augmentation {augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
+    from .synthetic import printed_images, typeset_digits
+
+    rng = np.random.default_rng(seed + 3)
+    box_side = BOX_SIDES.get(dataset, 20)
+    printed = printed_images(images[rng.permutation(len(images))[: int(len(images) * PRINTED_SHARE)]],
+                             rng, box_side)
+    typeset = typeset_digits(int(len(images) * TYPESET_SHARE), rng)[0] if dataset == "mnist" else printed[:0]
+    summary = {"kind": augment, "printed_dataset_images": int(len(printed)),
+               "typeset_digits": int(len(typeset)), "generator": "codec/synthetic.py"}
+    return np.concatenate([printed, typeset]), summary
 
 
 def _task_inputs(task: str, images: np.ndarray, seed: int) -> np.ndarray:
@@ -161,9 +199,11 @@ def retable(out: Path, multipliers: dict[int, float] | None = None,
     if default_quality is not None:
         card["default_quality"] = default_quality
     card["tables_command"] = _command_line()
-    x_fit, x_val, _ = _splits(card["dataset"], card.get("limit"))
+    x_plain, x_val, _ = _splits(card["dataset"], card.get("limit"))
+    kind = (card.get("augmentation") or {}).get("kind")
+    extra, _ = _augmented(card["dataset"], x_plain, kind, card.get("seed", 0))  # as trained
     encoder = keras.models.load_model(out / "encoder.keras", compile=False)
-    return _write_tables_and_card(out, card, encoder, x_fit, x_val)
+    return _write_tables_and_card(out, card, encoder, np.concatenate([x_plain, extra]), x_val, x_plain)
 
 
 SUBJECTS = {"mnist": "a digit", "fashion": "a clothing item"}
@@ -192,8 +232,9 @@ def calibrate_fidelity(out: Path, classifier: str | None) -> dict:
     return card
 
 
-def _write_tables_and_card(out, card, encoder, x_fit, x_val) -> dict:
-    """Measure the entropy tables on the training split, then the codec on validation images."""
+def _write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain) -> dict:
+    """Measure the entropy tables on the training split (augmented: what encoders will be
+    shown), the residual layer on the dataset's own images, then the codec on validation."""
     multipliers = {int(q): m for q, m in card.get("multipliers", DEFAULT_MULTIPLIERS).items()}
     task, seed = card.get("task", "compress"), card.get("seed", 0)
     # Tables are measured on what the encoder will really read (noisy or small inputs).
@@ -206,7 +247,7 @@ def _write_tables_and_card(out, card, encoder, x_fit, x_val) -> dict:
     (out / "residual.npz").unlink(missing_ok=True)
     card["fingerprints"] = fingerprints(out)
     if task == "compress":  # the residual layer: lossless and max_error modes
-        _build_residual(out, card, x_fit)
+        _build_residual(out, card, x_plain)
         card["fingerprints"] = fingerprints(out)
     coded = x_val[:VALIDATION_CODED]
     card["validation"] = _validate(out, card, _task_inputs(task, coded, seed + 1), coded)

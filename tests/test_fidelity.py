@@ -135,6 +135,21 @@ def test_a_colour_photo_is_coded_but_warned_about_naming_what_is_lost():
     assert all("\n" not in m for m in messages)
 
 
+@pytest.mark.parametrize("name", ["camera", "coffee", "brick", "page"])
+def test_a_grey_photo_is_warned_about_naming_its_lost_detail(name):
+    from skimage import data
+    from skimage.color import rgb2gray
+
+    photo = getattr(data, name)()
+    if photo.ndim == 3:
+        photo = (rgb2gray(photo) * 255).astype(np.uint8)
+    result = encode_detailed([photo])[0]
+    size = f"{photo.shape[1]}x{photo.shape[0]}"
+    assert any(f"its {size} detail is lost" in w for w in result.warnings), result.warnings
+    with pytest.raises(codec.errors.NicFidelityError):
+        codec.encode(photo, strict=True)
+
+
 def test_a_shoe_given_to_the_digit_model_is_warned_about():
     from codec.data import load_dataset
 
