@@ -165,28 +165,37 @@ def _task_inputs(task: str, images: np.ndarray, seed: int) -> np.ndarray:
 
 def _training_data(task: str, images: np.ndarray, seed: int):
     """Batches of (input, target) in [0, 1]; denoising draws fresh noise every epoch."""
+    fixed = None if task == "denoise" else _task_inputs(task, images, seed)
+
+    def pairs(rows, rng):
+        targets = images[rows]
+        inputs = add_random_noise(targets, rng) if fixed is None else fixed[rows]
+        return _scale(inputs), _scale(targets)
+
+    return shuffled_batches(len(images), seed, pairs)
+
+
+def shuffled_batches(count: int, seed: int, make_batch):
+    """A Keras dataset of `count` items in BATCH-sized batches, reshuffled every epoch;
+    make_batch(rows, rng) builds one batch from the item indices `rows`."""
     import keras
 
-    class Pairs(keras.utils.PyDataset):
+    class Batches(keras.utils.PyDataset):
         def __init__(self):
             super().__init__()
             self.rng = np.random.default_rng(seed)
-            self.fixed = None if task == "denoise" else _task_inputs(task, images, seed)
             self.on_epoch_end()
 
         def __len__(self):
-            return -(-len(images) // BATCH)
+            return -(-count // BATCH)
 
         def on_epoch_end(self):
-            self.order = self.rng.permutation(len(images))
+            self.order = self.rng.permutation(count)
 
         def __getitem__(self, index):
-            rows = self.order[index * BATCH : (index + 1) * BATCH]
-            targets = images[rows]
-            inputs = add_random_noise(targets, self.rng) if self.fixed is None else self.fixed[rows]
-            return _scale(inputs), _scale(targets)
+            return make_batch(self.order[index * BATCH : (index + 1) * BATCH], self.rng)
 
-    return Pairs()
+    return Batches()
 
 
 def retable(out: Path, multipliers: dict[int, float] | None = None,

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import load_dataset
-from .train import BATCH, VALIDATION_SIZE, _command_line, _export, _scale, fingerprints
+from .train import VALIDATION_SIZE, _command_line, _export, _scale, fingerprints, shuffled_batches
 
 __all__ = ["train_classifier"]
 
@@ -93,30 +93,16 @@ def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epoch
 
 def _batches(images: np.ndarray, labels: np.ndarray, seed: int):
     """Shuffled batches, shifted by up to 2 pixels, a third of each blurred."""
-    import keras
 
-    class Batches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__()
-            self.rng = np.random.default_rng(seed)
-            self.on_epoch_end()
+    def shifted(rows, rng):
+        batch = _scale(images[rows])
+        dy, dx = rng.integers(-2, 3, 2)
+        batch = np.roll(batch, (int(dy), int(dx)), axis=(1, 2))
+        blurred = rng.random(len(rows)) < 1 / 3
+        batch[blurred] = _blur(batch[blurred])
+        return batch, labels[rows]
 
-        def __len__(self):
-            return -(-len(images) // BATCH)
-
-        def on_epoch_end(self):
-            self.order = self.rng.permutation(len(images))
-
-        def __getitem__(self, index):
-            rows = self.order[index * BATCH : (index + 1) * BATCH]
-            batch = _scale(images[rows])
-            dy, dx = self.rng.integers(-2, 3, 2)
-            batch = np.roll(batch, (int(dy), int(dx)), axis=(1, 2))
-            blurred = self.rng.random(len(rows)) < 1 / 3
-            batch[blurred] = _blur(batch[blurred])
-            return batch, labels[rows]
-
-    return Batches()
+    return shuffled_batches(len(images), seed, shifted)
 
 
 def _blur(batch: np.ndarray) -> np.ndarray:
