@@ -22,7 +22,7 @@ from .errors import NicError, NicFidelityError, NicFidelityWarning, NicFormatErr
 from .format import Header, pack, unpack
 from .images import Geometry, has_colour, prepare, read_pixels, restore, to_grey
 from .residual import SIZE, pixel_check, residual_payload
-from .runtime import Model, installed_models, load_model, load_model_by_id
+from .runtime import Model, compression_models, installed_models, load_model, load_model_by_id
 
 __all__ = ["QUALITY_LEVELS", "AUTO", "Encoded", "encode", "decode", "encode_batch",
            "encode_detailed", "decode_batch", "inspect"]
@@ -128,7 +128,7 @@ def _level(quality) -> int:
 
 def _default_model() -> str:
     """The first installed compression model: what `auto` means without fidelity settings."""
-    names = [n for n, c in installed_models().items() if c.get("task", "compress") == "compress"]
+    names = compression_models()
     if not names:
         raise NicError("no compression model is installed")
     return "mnist" if "mnist" in names else names[0]
@@ -220,8 +220,8 @@ def _choose_models(greys: list) -> list[Model]:
     from .fidelity import checker_for
     from .normalise import normalise
 
-    candidates = [load_model(name) for name, card in installed_models().items()
-                  if card.get("task", "compress") == "compress" and card.get("fidelity")]
+    candidates = [load_model(name) for name in compression_models()
+                  if installed_models()[name].get("fidelity")]
     if len(candidates) <= 1:
         return [candidates[0] if candidates else load_model(_default_model())] * len(greys)
     margins = np.stack([

@@ -30,7 +30,7 @@ from .api import QUALITY_LEVELS, decode_batch, encode_batch
 from .data import load_dataset
 from .errors import NicError
 from .files import write_atomic
-from .runtime import installed_models, load_model
+from .runtime import compression_models, installed_models, load_model
 
 __all__ = [
     "CODECS", "Codec", "PillowCodec", "run_bench", "measure", "summarize", "plot", "plot_samples",
@@ -309,10 +309,7 @@ class JpegXLLossless(JpegXLCodec):
 
 
 def _models_for(dataset: str) -> list[str]:
-    return [
-        name for name, card in installed_models().items()
-        if card.get("dataset") == dataset and card.get("task", "compress") == "compress"
-    ]
+    return [name for name in compression_models() if installed_models()[name].get("dataset") == dataset]
 
 
 def _no_model(dataset: str) -> str | None:

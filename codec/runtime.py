@@ -48,6 +48,13 @@ def installed_models() -> dict[str, dict]:
     return cards
 
 
+def compression_models() -> list[str]:
+    """The installed compression models nic offers for new files: not restoration models or
+    classifiers, nor superseded models (kept installed only so that their files decode)."""
+    return [name for name, card in installed_models().items()
+            if card.get("task", "compress") == "compress" and not card.get("superseded_by")]
+
+
 def forget_models() -> None:
     """Drop cached cards and models, so a changed $NIC_WEIGHTS takes effect."""
     installed_models.cache_clear()
