@@ -122,6 +122,9 @@ def one_line_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except BrokenPipeError:  # the reader went away (| head): nothing more to say
+            _silence_stdout()
+            raise typer.Exit(code=1) from None
         except NicUsageError as error:
             usage(str(error))
         except NicError as error:
@@ -130,6 +133,14 @@ def one_line_errors(command):
             fail(f"{error.filename or ''}: {error.strerror or error}".lstrip(": "))
 
     return wrapper
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit cannot fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _quality(value: Optional[str]) -> int | str | None:
@@ -559,14 +570,26 @@ def _require_extra(extra: str) -> None:
 
 
 def _quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ start-up logging (CUDA probing, oneDNN notes) off the terminal;
-    Keras's progress lines stay. Must run before TensorFlow is imported."""
+    """Keep TensorFlow's C++ start-up logging (oneDNN notes, CUDA probing, absl's preamble)
+    off the terminal; Keras's progress lines stay. Must run before TensorFlow is imported.
+
+    TF_CPP_MIN_LOG_LEVEL quiets what TensorFlow logs once running; the lines its native
+    libraries print while loading and probing devices come before absl reads it, so stderr
+    is closed for the import and the device probe. NIC_DEBUG=1 keeps everything.
+    """
+    if os.environ.get("NIC_DEBUG"):
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     import warnings
 
+    from .runtime import _quiet_stderr
+
     warnings.filterwarnings("ignore", module=r"(keras|tensorflow|absl)(\.|$)")
+    with _quiet_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
 
 
 class Dataset(str, Enum):
@@ -644,6 +667,9 @@ def train(
         typer.echo(f"wrote the fidelity floors of {out}: {json.dumps(card['fidelity'])}")
         return
     if tables_only:
+        if not (out / "encoder.keras").is_file():
+            fail(f"{out} has no encoder.keras: --tables-only needs the Keras encoder that "
+                 "training wrote (the installed package leaves these out: use a clone)")
         card = retable(out, steps, default_quality)
         typer.echo(f"rebuilt the tables of {out}: levels {', '.join(card['multipliers'])}")
         return
