@@ -172,7 +172,7 @@ STDIO = "-"
 
 
 class _Plan:
-    """One input and its output (a Path or STDIO), or a batch with its output folder."""
+    """One input and its output (a Path or STDIO), or a batch; folder: the one -o names."""
 
     def __init__(self, source=None, target=None, folder=None, batch=False):
         self.source, self.target, self.folder, self.batch = source, target, folder, batch
@@ -204,7 +204,7 @@ def _plan(sources: list[str], output: Optional[str], suffix: str) -> _Plan:
     elif output == STDIO:
         target = STDIO
     elif names_folder(output):
-        target = Path(output) / (source.stem + suffix)
+        return _Plan(source, Path(output) / (source.stem + suffix), folder=Path(output))
     else:
         target = Path(output)
         _check_output_name(target, suffix)
@@ -256,8 +256,8 @@ def _check_target(plan: _Plan, force: bool, decoded_image: bool) -> None:
         if typer.get_binary_stream("stdout").isatty():
             raise NicUsageError("- writes binary data to stdout, which is a terminal: redirect it")
         return
-    if not target.parent.is_dir() and not target.parent.exists():
-        return  # a folder -o names, created when the file is written
+    if plan.folder is not None and not plan.folder.exists():
+        return  # the folder -o names, created when the file is written
     try:
         check_writable(target, force=force, inputs=[] if plan.source == STDIO else [plan.source])
     except NicExistsError:
@@ -267,16 +267,18 @@ def _check_target(plan: _Plan, force: bool, decoded_image: bool) -> None:
                              f"name with -o, e.g. -o {free_name(target)}") from None
 
 
-def _emit(target, data: bytes, force: bool) -> None:
-    """Write the output file, or stdout for -."""
+def _emit(plan: _Plan, data: bytes, force: bool) -> None:
+    """Write the output file (creating the folder -o names), or stdout for -."""
     from .files import write_atomic
 
+    target = plan.target
     if target == STDIO:
         stream = typer.get_binary_stream("stdout")
         stream.write(data)
         stream.flush()
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if plan.folder is not None:
+        plan.folder.mkdir(parents=True, exist_ok=True)
     write_atomic(target, data, force=force)
 
 
@@ -350,7 +352,7 @@ def encode(
         typer.echo(f"nic: note: {note}", err=True)
     for warning in result.warnings:
         typer.echo(f"nic: warning: {label}: {warning}", err=True)
-    _emit(plan.target, result.data, force)
+    _emit(plan, result.data, force)
     target = "stdout" if plan.target == STDIO else plan.target
     _say(f"{label} -> {target}: {len(result.data)} bytes{_escalation(result)}", plan)
 
@@ -402,8 +404,7 @@ def decode(
 
     _check_target(plan, force, decoded_image=True)
     pixels = decode_file(_read_source(plan.source))
-    _emit(plan.target, image_bytes(pixels, "stdout.png" if plan.target == STDIO else plan.target),
-          force)
+    _emit(plan, image_bytes(pixels, "stdout.png" if plan.target == STDIO else plan.target), force)
     label = "stdin" if plan.source == STDIO else plan.source
     target = "stdout" if plan.target == STDIO else plan.target
     _say(f"{label} -> {target}: {pixels.shape[1]}x{pixels.shape[0]}", plan)
