@@ -181,10 +181,17 @@ def _level(quality) -> int:
 
 def _default_model() -> str:
     """The first installed compression model: what `auto` means without fidelity settings."""
-    names = [n for n, c in installed_models().items() if c.get("task", "compress") == "compress"]
+    names = [n for n, c in installed_models().items()
+             if c.get("task", "compress") == "compress" and _shipped(c)]
     if not names:
         raise NicError("no compression model is installed")
     return "mnist" if "mnist" in names else names[0]
+
+
+def _shipped(card: dict) -> bool:
+    """auto chooses among the shipped models only, so that its files decode anywhere nic is
+    installed; your own models are used when named."""
+    return card.get("source", "shipped") == "shipped"
 
 
 def _max_error(quality, max_error, lossless) -> int | None:
@@ -277,7 +284,8 @@ def _choose_models(greys: list) -> list[Model]:
     from .normalise import normalise
 
     candidates = [load_model(name) for name, card in installed_models().items()
-                  if card.get("task", "compress") == "compress" and card.get("fidelity")]
+                  if card.get("task", "compress") == "compress" and card.get("fidelity")
+                  and _shipped(card)]
     if len(candidates) <= 1:
         return [candidates[0] if candidates else load_model(_default_model())] * len(greys)
     margins = np.stack([

@@ -108,9 +108,8 @@ def image_bytes(grey, path=".png") -> bytes:
     names (PNG, JPEG, WebP lossless, TIFF, BMP)."""
     import io
 
-    from PIL import Image
-
     import numpy as np
+    from PIL import Image
 
     name = image_format(path)
     buffer = io.BytesIO()

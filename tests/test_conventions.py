@@ -439,3 +439,18 @@ def test_training_is_quiet_and_its_model_is_usable_by_name(tmp_path):
     assert coded.returncode == 0, coded.stderr
     assert subprocess.run([NIC, "decode", tmp_path / "t.nic", "-o", tmp_path / "t.png"],
                           env=env).returncode == 0
+
+
+def test_help_states_the_conventions():
+    text = " ".join(nic("--help").output.replace("│", " ").split())
+    for phrase in ("- reads stdin or writes stdout", "a folder when it ends in /",
+                   "chosen by the output's extension", "never overwrites a file without --force",
+                   "NIC_MODELS or --models-dir", 'pip install "nic[bench]"', "16,777,216 pixels",
+                   "2 usage error"):
+        assert phrase in text, phrase
+    readme = " ".join((REPO / "README.md").read_text().split())
+    for phrase in ("`-` is stdin as an input and stdout as an output", "a folder when it ends in `/`",
+                   "pick another name with -o, e.g. -o d.decoded.png", "`NIC_MODELS`",
+                   'pip install "nic[bench]"', "16,777,216 pixels", 'errors="collect"',
+                   "`nic --version`"):
+        assert phrase in readme, phrase
