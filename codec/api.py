@@ -13,14 +13,15 @@ once over many images, so per-image Python overhead stays small.
 import warnings
 from pathlib import Path
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .entropy import decode_symbols, encode_symbols
-from .errors import NicError, NicFidelityError, NicFidelityWarning, NicFormatError
+from .errors import (NicError, NicFidelityError, NicFidelityWarning, NicFormatError,
+                     NicUsageError)
 from .format import Header, pack, unpack
-from .images import Geometry, has_colour, prepare, read_pixels, restore, to_grey
+from .images import Geometry, has_colour, prepare, read_sized, restore, to_grey
 from .residual import SIZE, pixel_check, residual_payload
 from .runtime import Model, compression_models, installed_models, load_model, load_model_by_id
 
@@ -81,29 +82,66 @@ def decode(data) -> np.ndarray:
     return decode_batch([data])[0]
 
 
-def encode_batch(images: Iterable, **options) -> list[bytes]:
-    """Compress many images at once (options as for `encode`); returns the .nic files."""
-    results = encode_detailed(images, **options)
+def encode_batch(images: Iterable, *, errors: str = "raise", **options) -> list:
+    """Compress many images at once (options as for `encode`); returns the .nic files.
+
+    errors="raise" (default): the first image that cannot be coded raises its NicError.
+    errors="collect": every image is tried; a failed one comes back as its NicError instance in
+    its place (as asyncio.gather(return_exceptions=True) does), the others as bytes.
+    """
+    results = encode_detailed(images, errors=errors, **options)
     for result in results:
-        for message in result.warnings:
+        for message in getattr(result, "warnings", ()):
             warnings.warn(message, NicFidelityWarning, stacklevel=3)
-    return [result.data for result in results]
+    return [r if isinstance(r, NicError) else r.data for r in results]
 
 
-def encode_detailed(images: Iterable, *, model: str = AUTO, quality: int | str | None = None,
-                    max_error: int | None = None, lossless: bool = False,
-                    strict: bool = False) -> list[Encoded]:
-    """encode_batch, returning each file with the level chosen and the warnings (not raised)."""
+def encode_detailed(images: Iterable, *, errors: str = "raise", **options) -> list:
+    """encode_batch, returning each file with the level chosen and the warnings (not raised);
+    with errors="collect", a failed image's NicError in its place."""
+    images = list(images)
+    if not _collect(errors):
+        return _encode_read([_pixels(image) for image in images], **options)
+    _max_error(options.get("quality"), options.get("max_error"), options.get("lossless"))
+    results = [_one(lambda: _pixels(image)) for image in images]
+    good = [i for i, r in enumerate(results) if not isinstance(r, NicError)]
+    try:
+        coded = _encode_read([results[i] for i in good], **options)
+    except NicError:  # find which: one image at a time
+        coded = [_one(lambda: _encode_read([results[i]], **options)[0]) for i in good]
+    for i, result in zip(good, coded):
+        results[i] = result
+    return results
+
+
+def _collect(errors: str) -> bool:
+    if errors not in ("raise", "collect"):
+        raise NicUsageError(f'errors must be "raise" or "collect", got {errors!r}')
+    return errors == "collect"
+
+
+def _one(run):
+    """run(), or the NicError it raised."""
+    try:
+        return run()
+    except NicError as error:
+        return error
+
+
+def _encode_read(read: list, *, model: str = AUTO, quality: int | str | None = None,
+                 max_error: int | None = None, lossless: bool = False,
+                 strict: bool = False) -> list[Encoded]:
+    """encode_detailed over images already read by _pixels."""
     exact = _max_error(quality, max_error, lossless)
     level = None if quality in (None, AUTO) else _level(quality)
-    inputs = [_pixels(image) for image in images]
-    if not inputs:
+    if not read:
         return []
+    inputs = [(pixels, notes) for pixels, notes, _ in read]
     if exact is not None:
         net = load_model(_default_model() if model == AUTO else model)
         results = _encode_exact(net, [grey for grey, _ in inputs], exact)
     else:
-        results = _encode_checked(model, inputs, level)
+        results = _encode_checked(model, inputs, level, [size for _, _, size in read])
     for result, (_, notes) in zip(results, inputs):
         result.notes = notes
         if strict and result.warnings:
@@ -111,27 +149,48 @@ def encode_detailed(images: Iterable, *, model: str = AUTO, quality: int | str |
     return results
 
 
-def _pixels(image) -> tuple[np.ndarray | object, list[str]]:
-    """Any accepted image -> (its pixels as an array or PIL image, reading notes)."""
+def _pixels(image) -> tuple[np.ndarray | object, list[str], tuple[int, int] | None]:
+    """Any accepted image -> (its pixels as an array or PIL image, reading notes, its original
+    (width, height) if reading reduced it, else None)."""
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__") or hasattr(image, "read"):
-        return read_pixels(image)
-    return image, []
+        pixels, notes, size = read_sized(image)
+        return pixels, notes, None if size == pixels.shape[1::-1] else size
+    return image, [], None
+
+
+def _at_size(prepared: tuple, size: tuple[int, int] | None) -> tuple:
+    """(model image, Geometry) of a reduced read -> the same, its geometry at the original size,
+    so that decoding gives the original size back."""
+    image, geometry = prepared
+    if size is None:
+        return prepared
+    sx, sy = size[0] / geometry.width, size[1] / geometry.height
+    placement = geometry.placement and (round(geometry.placement[0] * sx),
+                                        round(geometry.placement[1] * sy),
+                                        max(1, round(geometry.placement[2] * (sx + sy) / 2)))
+    return image, replace(geometry, width=size[0], height=size[1], placement=placement)
 
 
 def _level(quality) -> int:
     if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) \
             or int(quality) not in QUALITY_LEVELS:
         levels = ", ".join(map(str, QUALITY_LEVELS))
-        raise NicError(f"quality must be auto or one of {levels}, got {quality!r}")
+        raise NicUsageError(f"quality must be auto or one of {levels}, got {quality!r}")
     return int(quality)
 
 
 def _default_model() -> str:
     """The first installed compression model: what `auto` means without fidelity settings."""
-    names = compression_models()
+    names = [n for n in compression_models() if _shipped(installed_models()[n])]
     if not names:
         raise NicError("no compression model is installed")
     return "mnist" if "mnist" in names else names[0]
+
+
+def _shipped(card: dict) -> bool:
+    """auto chooses among the shipped models only, so that its files decode anywhere nic is
+    installed; your own models are used when named."""
+    return card.get("source", "shipped") == "shipped"
 
 
 def _max_error(quality, max_error, lossless) -> int | None:
@@ -140,13 +199,13 @@ def _max_error(quality, max_error, lossless) -> int | None:
     Options that ask for two different things are refused, not resolved.
     """
     if lossless and max_error not in (None, 0):
-        raise NicError(f"lossless and max_error {max_error} ask for different files: give one")
+        raise NicUsageError(f"lossless and max_error {max_error} ask for different files: give one")
     explicit = 0 if lossless else max_error
     if explicit is not None:
         if isinstance(explicit, bool) or not 0 <= int(explicit) <= MAX_ERROR_LIMIT:
-            raise NicError(f"max_error must be between 0 and {MAX_ERROR_LIMIT}, got {max_error}")
+            raise NicUsageError(f"max_error must be between 0 and {MAX_ERROR_LIMIT}, got {max_error}")
         if quality not in (None, AUTO) and RESIDUAL_LEVELS.get(_level(quality)) != explicit:
-            raise NicError(f"quality {quality} and max_error {explicit} ask for different files: "
+            raise NicUsageError(f"quality {quality} and max_error {explicit} ask for different files: "
                            "give one")
         return int(explicit)
     return None if quality in (None, AUTO) else RESIDUAL_LEVELS.get(_level(quality))
@@ -175,14 +234,15 @@ def _encode_exact(net: Model, greys: list, max_error: int) -> list[Encoded]:
     return results
 
 
-def _encode_checked(model: str, inputs: list, level: int | None) -> list[Encoded]:
+def _encode_checked(model: str, inputs: list, level: int | None, sizes: list) -> list[Encoded]:
     """Latent files, checked for fidelity: auto escalates, an explicit level warns."""
     greys = [to_grey(pixels) for pixels, _ in inputs]
     nets = _choose_models(greys) if model == AUTO else [load_model(model)] * len(greys)
     results = [None] * len(greys)
     for net in {id(n): n for n in nets}.values():  # one batch per model
         rows = [i for i, n in enumerate(nets) if n is net]
-        for i, result in zip(rows, _encode_with(net, [greys[i] for i in rows], level)):
+        chosen = _encode_with(net, [greys[i] for i in rows], level, [sizes[i] for i in rows])
+        for i, result in zip(rows, chosen):
             results[i] = result
     for result, (pixels, _) in zip(results, inputs):
         if has_colour(pixels):
@@ -190,7 +250,7 @@ def _encode_checked(model: str, inputs: list, level: int | None) -> list[Encoded
     return results
 
 
-def _encode_with(net: Model, greys: list, level: int | None) -> list[Encoded]:
+def _encode_with(net: Model, greys: list, level: int | None, sizes: list) -> list[Encoded]:
     from .escalate import escalate
     from .fidelity import checker_for
     from .normalise import normalise
@@ -199,10 +259,12 @@ def _encode_with(net: Model, greys: list, level: int | None) -> list[Encoded]:
         raise NicError(f"model {net.name!r} is a classifier, not a codec")
     checker = checker_for(net) if net.task == "compress" else None
     if checker is None:  # restoration models, and models trained without fidelity settings
-        prepared = [prepare(grey, net.input_size) for grey in greys]
+        prepared = [_at_size(prepare(grey, net.input_size), size)
+                    for grey, size in zip(greys, sizes)]
         return _latent_files(net, prepared, level or net.default_quality)
     box = net.card.get("box_side", 20)
-    return escalate(net, checker, [normalise(grey, box) for grey in greys], level, _header)
+    prepared = [_at_size(normalise(grey, box), size) for grey, size in zip(greys, sizes)]
+    return escalate(net, checker, prepared, level, _header)
 
 
 def _latent_files(net: Model, prepared: list, quality: int) -> list[Encoded]:
@@ -221,7 +283,7 @@ def _choose_models(greys: list) -> list[Model]:
     from .normalise import normalise
 
     candidates = [load_model(name) for name in compression_models()
-                  if installed_models()[name].get("fidelity")]
+                  if installed_models()[name].get("fidelity") and _shipped(installed_models()[name])]
     if len(candidates) <= 1:
         return [candidates[0] if candidates else load_model(_default_model())] * len(greys)
     margins = np.stack([
@@ -231,9 +293,24 @@ def _choose_models(greys: list) -> list[Model]:
     return [candidates[i] for i in margins.argmax(axis=0)]
 
 
-def decode_batch(files: Sequence) -> list[np.ndarray]:
+def decode_batch(files: Sequence, *, errors: str = "raise") -> list:
     """Decompress many .nic files (bytes, paths or binary file objects) at once; returns uint8
-    arrays at their original sizes."""
+    arrays at their original sizes.
+
+    errors="raise" (default): the first file that cannot be decoded raises its NicError.
+    errors="collect": every file is tried; a failed one comes back as its NicError instance in
+    its place (as asyncio.gather(return_exceptions=True) does), the others as arrays.
+    """
+    files = list(files)
+    if _collect(errors):
+        try:
+            return _decode_batch(files)
+        except NicError:  # find which: one file at a time
+            return [_one(lambda: _decode_batch([data])[0]) for data in files]
+    return _decode_batch(files)
+
+
+def _decode_batch(files: list) -> list[np.ndarray]:
     parsed = [unpack(_file_bytes(data)) for data in files]
     latents, nets, residuals = [], [], []
     for header, payload in parsed:

@@ -7,15 +7,15 @@ counts it so the command can end with exit code 1.
 """
 
 import glob
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .api import decode_batch, encode_detailed
-from .errors import NicError
+from .errors import NicError, NicExistsError, NicFidelityError
 from .files import check_writable, read_input, write_atomic
-from .errors import NicFidelityError
-from .images import read_pixels, save_png_bytes
+from .images import save_png_bytes
 
 __all__ = ["Summary", "expand_inputs", "encode_files", "decode_files"]
 
@@ -79,34 +79,42 @@ def encode_files(sources, out_dir, *, model="auto", force=False,
 
     `modes` are encode_detailed's quality, max_error, lossless and strict.
     """
-    return _run(sources, out_dir, ".nic", force, advance,
-                read=lambda path: read_pixels(path)[0],
-                code=lambda items: encode_detailed(items, model=model, **modes))
+    # The API reads each path itself, so the file records the image's original size.
+    return _run(sources, out_dir, ".nic", force, advance, read=lambda path: path,
+                code=lambda items: encode_detailed(items, model=model, errors="collect", **modes))
 
 
 def decode_files(sources, out_dir, *, force=False,
                  advance: Callable[[int], None] = lambda n: None) -> Summary:
     """Decode .nic files to PNG files; returns the summary, never raises for one bad file."""
     def code(items):
-        return [save_png_bytes(pixels) for pixels in decode_batch(items)]
+        return [p if isinstance(p, NicError) else save_png_bytes(p)
+                for p in decode_batch(items, errors="collect")]
 
     return _run(sources, out_dir, ".png", force, advance, read=read_input, code=code)
 
 
 def _run(sources, out_dir, suffix, force, advance, read, code) -> Summary:
     summary = Summary()
-    for start in range(0, len(sources), CHUNK):
-        chunk = sources[start : start + CHUNK]
-        ready = [item for item in (_prepare(s, out_dir, suffix, force, read, summary) for s in chunk)
+    targets = _targets(sources, out_dir, suffix, summary)
+    advance(len(sources) - len(targets))  # the ones refused before any work
+    order = list(targets)
+    for start in range(0, len(order), CHUNK):
+        chunk = order[start : start + CHUNK]
+        ready = [item for item in (_prepare(s, targets[s], force, read, summary) for s in chunk)
                  if item is not None]
-        for source, target, outputs in _code_all(ready, code, summary):
+        coded = code([item for _, _, item in ready]) if ready else []
+        for (source, target, _), outputs in zip(ready, coded):
+            if isinstance(outputs, NicError):
+                _fail(summary, source, outputs)
+                continue
             summary.warnings += [f"{source}: {w}" for w in getattr(outputs, "warnings", [])]
             summary.escalated += bool(getattr(outputs, "escalated", False))
             outputs = getattr(outputs, "data", outputs)  # an api.Encoded, or bytes
             try:
                 write_atomic(target, outputs, force=force)
             except NicError as error:
-                summary.failures.append(f"{source}: {error}")
+                _fail(summary, source, error)
                 continue
             summary.files += 1
             summary.bytes_in += source.stat().st_size
@@ -115,31 +123,44 @@ def _run(sources, out_dir, suffix, force, advance, read, code) -> Summary:
     return summary
 
 
-def _prepare(source, out_dir, suffix, force, read, summary):
+def _targets(sources, out_dir, suffix, summary) -> dict:
+    """Source -> output path; a source whose output another source already takes (a.png and
+    a.jpg -> a.nic) fails here, before anything is written, naming both."""
+    targets, taken = {}, {}
+    for source in sources:
+        target = output_for(source, out_dir, suffix)
+        key = os.path.normcase(os.path.abspath(target))
+        if key in taken and taken[key] == source:
+            continue  # the same file given twice: code it once
+        if key in taken:
+            summary.failures.append(
+                f"{source}: skipped: its output {target} is also {taken[key]}'s; "
+                "rename one of them or code it on its own with -o")
+            continue
+        taken[key] = source
+        targets[source] = target
+    return targets
+
+
+def _fail(summary, source, error) -> None:
+    """Record one failure, naming the source once (most messages already name it)."""
+    message = str(error)
+    if isinstance(error, NicFidelityError):
+        message = f"refused (--strict): {message}"
+    if isinstance(error, NicExistsError):
+        original = "" if Path(error.path).suffix == ".nic" else " (it may be your original)"
+        message = f"{error.path} exists{original}; pick another output folder with -o"
+    summary.failures.append(message if str(source) in message else f"{source}: {message}")
+
+
+def _prepare(source, target, force, read, summary):
     """Read one input and check its output path; on failure, record it and return None."""
-    target = output_for(source, out_dir, suffix)
     try:
         check_writable(target, force=force, inputs=[source])
         return source, target, read(source)
-    except (NicError, OSError) as error:
-        summary.failures.append(f"{source}: {error}")
+    except NicError as error:
+        _fail(summary, source, error)
         return None
-
-
-def _code_all(ready, code, summary):
-    """Code a chunk in one call; if that fails, fall back to one file at a time."""
-    if not ready:
-        return []
-    try:
-        results = code([item for _, _, item in ready])
-        return [(s, t, r) for (s, t, _), r in zip(ready, results)]
-    except NicError:
-        coded = []
-        for source, target, item in ready:
-            try:
-                coded.append((source, target, code([item])[0]))
-            except NicFidelityError as error:
-                summary.failures.append(f"{source}: refused (--strict): {error}")
-            except NicError as error:
-                summary.failures.append(f"{source}: {error}")
-        return coded
+    except OSError as error:
+        _fail(summary, source, f"cannot read: {error.strerror or error}")
+        return None

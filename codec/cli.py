@@ -1,12 +1,18 @@
 """The `nic` command: a thin typer layer over the Python API.
 
-Exit codes: 0 success, 1 error (one line on stderr, no traceback), 2 usage error.
+It follows the conventions of gzip, cwebp/dwebp, cjxl/djxl and flac: `-` is stdin or stdout;
+-o names the output file, or a folder when it ends in / or is one; the output's extension picks
+decode's image format; nothing is overwritten without --force, and no message suggests it.
+
+Exit codes: 0 success, 1 error (one line on stderr, no traceback), 2 usage error (bad or
+conflicting options, an output name nic cannot write).
 """
 
 import functools
 import json
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,18 +21,85 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer  # noqa: E402
 
-from .errors import NicError  # noqa: E402
+from .errors import NicError, NicExistsError, NicUsageError  # noqa: E402
 
 __all__ = ["app", "main"]
+
+DIST = "nic"  # the distribution name in pyproject.toml, for pip install "nic[extra]"
+
+HELP = f"""nic: a neural image codec for small grey images (MNIST digits, Fashion-MNIST items).
+
+Files: - reads stdin or writes stdout (binary; messages then go to stderr). -o names the
+output file, or a folder when it ends in / or already is one (created when missing); several
+inputs need a folder. encode writes .nic; decode writes .png .jpg .jpeg .webp .tif .tiff .bmp,
+chosen by the output's extension (PNG by default). Any other output name is a usage error.
+
+nic never overwrites a file without --force, never its own input, and never tells you to use
+--force: when a name is taken it asks for another with -o. Files that two inputs would share
+(a.png and a.jpg -> a.nic) are refused before anything is written.
+
+Models: the shipped ones, then your own, in the folder named by NIC_MODELS or --models-dir
+(nic models lists them; ids 128-255 are for your own). Images up to 16,777,216 pixels and
+8,192 a side; decoding gives the original size.
+
+Optional parts: nic bench needs pip install "{DIST}\\[bench]", nic train pip install
+"{DIST}\\[train]" (from a clone: pip install ".\\[bench]").
+
+Exit codes: 0 success, 1 error (one line on stderr), 2 usage error (bad or conflicting options).
+"""
+
+
+
+def _flow(text: str) -> str:
+    """Help text with each paragraph on one line: Rich keeps line breaks, then wraps again."""
+    import inspect
+
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(p.split("\n")) for p in paragraphs)
+
 
 app = typer.Typer(
     add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="nic: a neural image codec for small grey images (MNIST digits, Fashion-MNIST items).",
+    help=_flow(HELP),
 )
 
-Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")]
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version(DIST)
+        except PackageNotFoundError:
+            from . import __version__ as number
+        typer.echo(f"nic {number}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    pass
+
+
+Force = Annotated[bool, typer.Option(
+    "--force", "-f", help="Replace an existing output file (never the input).")]
+ModelsDir = Annotated[Optional[Path], typer.Option(
+    "--models-dir", file_okay=False, exists=True,
+    help="A folder of your own models (as nic train --out writes them), searched after the "
+    "shipped ones; the same as the NIC_MODELS environment variable.")]
+Output = Annotated[Optional[str], typer.Option(
+    "--output", "-o", help="Output file, - for stdout, or a folder (ends in / or exists; created "
+    "when missing). Default: beside each input.")]
+Images = Annotated[list[str], typer.Argument(
+    help="Images, folders or quoted globs; - for stdin.", show_default=False, metavar="IMAGE")]
+NicFiles = Annotated[list[str], typer.Argument(
+    help=".nic files, folders or quoted globs; - for stdin.", show_default=False,
+    metavar="FILE.nic")]
 
 
 def fail(message: str) -> None:
@@ -35,13 +108,25 @@ def fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+def usage(message: str) -> None:
+    """Print one line on stderr and exit with code 2, as for any usage error."""
+    typer.echo(f"nic: error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
 def one_line_errors(command):
-    """Turn a NicError (or an OS error) inside a command into one line and exit code 1."""
+    """Turn a NicError (or an OS error) inside a command into one line and exit code 1 (2 for
+    a usage error)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except BrokenPipeError:  # the reader went away (| head): nothing more to say
+            _silence_stdout()
+            raise typer.Exit(code=1) from None
+        except NicUsageError as error:
+            usage(str(error))
         except NicError as error:
             fail(str(error))
         except OSError as error:
@@ -50,26 +135,166 @@ def one_line_errors(command):
     return wrapper
 
 
-Sources = Annotated[list[Path], typer.Argument(help="Files, folders or quoted globs.")]
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit cannot fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _quality(value: Optional[str]) -> int | str | None:
-    """--quality: auto or a level number; anything else is a usage error (exit 2)."""
+    """--quality: auto or a level 1-14; anything else is a usage error (exit 2)."""
     if value is None or value == "auto":
         return value
     try:
-        return int(value)
+        level = int(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not auto or a level 1-14") from None
+        level = None
+    if level is None or not 1 <= level <= 14:
+        raise typer.BadParameter(f"{value!r} is not auto or a level 1-14")
+    return level
+
+
+def _use_models_dir(folder: Optional[Path]) -> None:
+    """--models-dir: searched before the folders of $NIC_MODELS, after the shipped models."""
+    if folder is not None:
+        from .runtime import MODELS_ENV
+
+        rest = os.environ.get(MODELS_ENV)
+        os.environ[MODELS_ENV] = str(folder) + (os.pathsep + rest if rest else "")
+
+
+# --- where outputs go ----------------------------------------------------------------------
+
+
+STDIO = "-"
+
+
+class _Plan:
+    """One input and its output (a Path or STDIO), or a batch; folder: the one -o names."""
+
+    def __init__(self, source=None, target=None, folder=None, batch=False):
+        self.source, self.target, self.folder, self.batch = source, target, folder, batch
+
+
+def _plan(sources: list[str], output: Optional[str], suffix: str) -> _Plan:
+    """Decide where outputs go, refusing what cannot work before any work (exit 2)."""
+    from .files import names_folder, output_path_for
+
+    if STDIO in sources:
+        if len(sources) > 1:
+            usage("- (stdin) must be the only input")
+        if output not in (None, STDIO) and names_folder(output):
+            usage(f"reading stdin, -o must name a file or -, not the folder {output}")
+        target = STDIO if output in (None, STDIO) else Path(output)
+        _check_output_name(target, suffix)
+        return _Plan(STDIO, target)
+    if _is_batch(sources):
+        if output == STDIO:
+            usage("several inputs cannot all go to stdout: give -o a folder")
+        if output is None:
+            return _Plan(batch=True)
+        if names_folder(output) or not (Path(output).exists() or Path(output).suffix):
+            return _Plan(folder=Path(output), batch=True)
+        usage(f"several inputs need -o to name a folder (end it with /), not {output}")
+    source = Path(sources[0])
+    if output is None:
+        target = output_path_for(source, suffix)
+    elif output == STDIO:
+        target = STDIO
+    elif names_folder(output):
+        return _Plan(source, Path(output) / (source.stem + suffix), folder=Path(output))
+    else:
+        target = Path(output)
+        _check_output_name(target, suffix)
+    return _Plan(source, target)
+
+
+def _check_output_name(target, suffix: str) -> None:
+    """encode writes .nic files only; decode an image format its extension names (exit 2)."""
+    if target == STDIO:
+        return
+    if suffix == ".nic":
+        if target.suffix.lower() != ".nic":
+            usage(f"{target}: encode writes .nic files: name the output NAME.nic, - for stdout, "
+                  "or a folder ending in /")
+        return
+    from .files import image_format
+
+    image_format(target)  # NicUsageError for an unknown extension
+
+
+def _is_batch(sources: list[str]) -> bool:
+    """Several inputs, a folder or a glob: the batch path with a progress bar and a summary."""
+    import glob
+
+    first = Path(sources[0])
+    return len(sources) > 1 or first.is_dir() or (glob.has_magic(sources[0]) and not first.exists())
+
+
+def _read_source(source) -> bytes:
+    """The bytes of an input file, or of stdin for -."""
+    from .files import read_input
+
+    if source != STDIO:
+        return read_input(source)
+    stream = typer.get_binary_stream("stdin")
+    if stream.isatty():
+        raise NicUsageError("- reads stdin, but stdin is a terminal: pipe a file in")
+    return stream.read()
+
+
+def _check_target(plan: _Plan, force: bool, decoded_image: bool) -> None:
+    """Refuse now an output that exists; for decode, point away from the likely original."""
+    from .files import check_writable, free_name
+
+    target = plan.target
+    if plan.source != STDIO and not plan.source.exists():
+        raise NicError(f"no such file: {plan.source}")  # said before anything about the output
+    if target == STDIO:
+        if typer.get_binary_stream("stdout").isatty():
+            raise NicUsageError("- writes binary data to stdout, which is a terminal: redirect it")
+        return
+    if plan.folder is not None and not plan.folder.exists():
+        return  # the folder -o names, created when the file is written
+    try:
+        check_writable(target, force=force, inputs=[] if plan.source == STDIO else [plan.source])
+    except NicExistsError:
+        if not decoded_image:
+            raise
+        raise NicExistsError(target, f"{target} exists (it may be your original); pick another "
+                             f"name with -o, e.g. -o {free_name(target)}") from None
+
+
+def _emit(plan: _Plan, data: bytes, force: bool) -> None:
+    """Write the output file (creating the folder -o names), or stdout for -."""
+    from .files import write_atomic
+
+    target = plan.target
+    if target == STDIO:
+        stream = typer.get_binary_stream("stdout")
+        stream.write(data)
+        stream.flush()
+        return
+    if plan.folder is not None:
+        plan.folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, data, force=force)
+
+
+def _say(text: str, plan: _Plan) -> None:
+    """A status line: on stdout, unless stdout carries the data."""
+    typer.echo(text, err=plan.target == STDIO)
+
+
+# --- commands ------------------------------------------------------------------------------
 
 
 @app.command()
 @one_line_errors
 def encode(
-    sources: Sources,
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Output file, or folder for several inputs (default: beside each).")
-    ] = None,
+    sources: Images,
+    output: Output = None,
     model: Annotated[str, typer.Option(
         "--model", "-m", help="Model name (see nic models), or auto: the compression model that "
         "represents the image best.")] = "auto",
@@ -79,47 +304,69 @@ def encode(
         "image shows. Or a level: 1-8 latent only, 9-13 max error 16/8/4/2/1, 14 lossless.")
     ] = "auto",
     max_error: Annotated[Optional[int], typer.Option(
-        "--max-error", help="Every pixel within +-K grey levels (28x28 images).")] = None,
+        "--max-error", min=0, max=127,
+        help="Every pixel within +-K grey levels (28x28 images).")] = None,
     lossless: Annotated[bool, typer.Option(
         "--lossless", help="Bit-exact (28x28 images); the same as --max-error 0.")] = False,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Refuse (exit 1, no file) instead of warning when the file would not "
         "decode to what the image shows.")] = False,
     force: Force = False,
+    models_dir: ModelsDir = None,
 ) -> None:
-    """Compress images (any format Pillow reads) into .nic files.
+    """Compress images (any format Pillow reads; - for stdin) into .nic files.
 
     Every file is checked before it is written: it must decode to what the image shows (the
     same digit or item, close in pixels). With the default quality (auto) nic spends more bytes
-    until it does; otherwise it warns in one line, or refuses with --strict.
+    until it does; otherwise it warns in one line, or refuses with --strict. Options that ask
+    for two different files (--lossless with --max-error 4, -q 3 with --max-error 4) are
+    refused (exit 2), not resolved.
     """
-    from .images import image_suffixes
+    from .api import _max_error
 
+    _use_models_dir(models_dir)
+    _max_error(quality, max_error, lossless)  # conflicting options: NicUsageError, exit 2
+    _check_model_name(model)
     modes = {"quality": quality, "max_error": max_error, "lossless": lossless, "strict": strict}
-    if _is_batch(sources):
+    plan = _plan(sources, output, ".nic")
+    if plan.batch:
         from .batch import encode_files
+        from .images import image_suffixes
 
-        _batch(encode_files, sources, image_suffixes() - {".nic"}, output,
+        _batch(encode_files, sources, image_suffixes() - {".nic"}, plan.folder,
                model=model, force=force, **modes)
         return
-    from .api import encode_detailed
-    from .files import check_writable, output_path_for, write_atomic
+    import io
 
-    source = sources[0]
-    output = output or output_path_for(source, ".nic")
-    check_writable(output, force=force, inputs=[source])
+    from .api import encode_detailed
     from .errors import NicFidelityError
 
+    _check_target(plan, force, decoded_image=False)
+    image = io.BytesIO(_read_source(plan.source)) if plan.source == STDIO else plan.source
+    label = "stdin" if plan.source == STDIO else plan.source
     try:
-        result = encode_detailed([source], model=model, **modes)[0]
+        result = encode_detailed([image], model=model, **modes)[0]
     except NicFidelityError as error:
-        fail(f"{source}: refused (--strict): {error}")
+        fail(f"{label}: refused (--strict): {error}")
     for note in result.notes:
         typer.echo(f"nic: note: {note}", err=True)
     for warning in result.warnings:
-        typer.echo(f"nic: warning: {source}: {warning}", err=True)
-    write_atomic(output, result.data, force=force)
-    typer.echo(f"{source} -> {output}: {len(result.data)} bytes{_escalation(result)}")
+        typer.echo(f"nic: warning: {label}: {warning}", err=True)
+    _emit(plan, result.data, force)
+    target = "stdout" if plan.target == STDIO else plan.target
+    _say(f"{label} -> {target}: {len(result.data)} bytes{_escalation(result)}", plan)
+
+
+def _check_model_name(model: str) -> None:
+    """An unknown --model is a usage error (exit 2) naming it and how to add a model."""
+    if model == "auto":
+        return
+    from .runtime import load_model
+
+    try:
+        load_model(model)
+    except NicError as error:
+        raise NicUsageError(str(error)) from None
 
 
 def _escalation(result) -> str:
@@ -134,40 +381,36 @@ def _escalation(result) -> str:
 @app.command()
 @one_line_errors
 def decode(
-    sources: Sources,
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Output PNG, or folder for several inputs (default: beside each).")
-    ] = None,
+    sources: NicFiles,
+    output: Output = None,
     force: Force = False,
+    models_dir: ModelsDir = None,
 ) -> None:
-    """Decompress .nic files into PNGs, at the original size and polarity."""
-    if _is_batch(sources):
+    """Decompress .nic files (- for stdin) into images at the original size and polarity.
+
+    The format follows the output's extension: .png (default) .jpg .jpeg .webp .tif .tiff
+    .bmp. Without -o, d.nic becomes d.png beside it, unless d.png exists (it may be the
+    original): then nic asks for another name with -o.
+    """
+    _use_models_dir(models_dir)
+    plan = _plan(sources, output, ".png")
+    if plan.batch:
         from .batch import decode_files
 
-        _batch(decode_files, sources, {".nic"}, output, force=force)
+        _batch(decode_files, sources, {".nic"}, plan.folder, force=force)
         return
     from .api import decode as decode_file
-    from .files import check_writable, output_path_for, read_input, write_atomic
-    from .images import save_png_bytes
+    from .files import image_bytes
 
-    source = sources[0]
-    output = output or output_path_for(source, ".png")
-    check_writable(output, force=force, inputs=[source])
-    pixels = decode_file(read_input(source))
-    write_atomic(output, save_png_bytes(pixels), force=force)
-    typer.echo(f"{source} -> {output}: {pixels.shape[1]}x{pixels.shape[0]}")
-
-
-def _is_batch(sources: list[Path]) -> bool:
-    """Several inputs, a folder or a glob: the batch path with a progress bar and a summary."""
-    import glob
-
-    return len(sources) > 1 or sources[0].is_dir() or (
-        glob.has_magic(str(sources[0])) and not sources[0].exists()
-    )
+    _check_target(plan, force, decoded_image=True)
+    pixels = decode_file(_read_source(plan.source))
+    _emit(plan, image_bytes(pixels, "stdout.png" if plan.target == STDIO else plan.target), force)
+    label = "stdin" if plan.source == STDIO else plan.source
+    target = "stdout" if plan.target == STDIO else plan.target
+    _say(f"{label} -> {target}: {pixels.shape[1]}x{pixels.shape[0]}", plan)
 
 
-def _batch(run, sources, suffixes, output, **options) -> None:
+def _batch(run, sources, suffixes, folder, **options) -> None:
     from rich.progress import Progress
 
     from .batch import expand_inputs
@@ -175,13 +418,11 @@ def _batch(run, sources, suffixes, output, **options) -> None:
     files = expand_inputs(sources, suffixes)
     if not files:
         fail(f"no input files in {', '.join(map(str, sources))}")
-    if output is not None:
-        if output.exists() and not output.is_dir():
-            fail(f"{output} is not a folder: with several inputs, -o names a folder")
-        output.mkdir(parents=True, exist_ok=True)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
     with Progress(transient=True, console=_stderr_console()) as progress:
         task = progress.add_task("coding", total=len(files))
-        summary = run(files, output, advance=lambda n: progress.advance(task, n), **options)
+        summary = run(files, folder, advance=lambda n: progress.advance(task, n), **options)
     for warning in summary.warnings:
         typer.echo(f"nic: warning: {warning}", err=True)
     for failure in summary.failures:
@@ -197,84 +438,205 @@ def _stderr_console():
     return Console(stderr=True)
 
 
+TASKS = {"compress": "compress", "denoise": "denoise", "sr2x": "2x super-resolution",
+         "classify": "classifier"}
+
+
 @app.command()
 @one_line_errors
 def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    models_dir: ModelsDir = None,
 ) -> None:
-    """List the installed models with the figures from their cards."""
-    from .runtime import installed_models
+    """List the installed models: the shipped ones, then yours (NIC_MODELS, --models-dir).
 
-    cards = installed_models()
-    rows = [_model_row(card) for card in cards.values()]
+    Columns: name; id (the byte in every .nic file); task; quality levels (9-14 are the residual
+    layer: max error and lossless); latent size; mean file size in bytes and PSNR in dB at the
+    default level (validation images); unquantised PSNR in dB, or a classifier's accuracy in %,
+    on the test set; where the model comes from.
+    """
+    from .runtime import installed_models, model_conflicts
+
+    _use_models_dir(models_dir)
+    for message in model_conflicts().values():
+        typer.echo(f"nic: warning: {message}", err=True)
+    rows = [_model_row(card) for card in installed_models().values()]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     if not rows:
         fail("no models are installed")
-    typer.echo(f"{'model':16} {'id':>3} {'dataset':8} {'levels':7} {'default':>7} "
-               f"{'bytes':>6} {'PSNR dB':>7}  {'unquantised':>11}")
-    for row in rows:
+    typer.echo(f"{'name':16} {'id':>3}  {'task':19}  {'levels':6} {'latent':>6}  {'default level':>13} "
+               f"{'bytes/file':>10} {'PSNR dB':>7}  {'test PSNR dB':>12} {'test acc. %':>11}  source")
+    for r in rows:
         typer.echo(
-            f"{row['model']:16} {row['model_id']:>3} {row['dataset']:8} {row['levels']:7} "
-            f"{row['default_quality']:>7} {row['default_bytes']:>6} {row['default_psnr_db']:>7}  "
-            f"{row['unquantised_psnr_db']:>8} dB"
-        )
+            f"{r['name']:16} {r['model_id']:>3}  {r['task']:19}  {_dash(r['levels']):6} "
+            f"{_dash(r['latent_size']):>6}  {_dash(r['default_level']):>13} "
+            f"{_dash(r['default_bytes'], '.1f'):>10} {_dash(r['default_psnr_db'], '.2f'):>7}  "
+            f"{_dash(r['test_psnr_db'], '.2f'):>12} {_dash(r['test_accuracy_percent'], '.1f'):>11}"
+            f"  {r['source']}")
+
+
+def _dash(value, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def _model_row(card: dict) -> dict:
+    from .api import RESIDUAL_LEVELS
+
+    task = card.get("task", "compress")
     levels = sorted(int(q) for q in card.get("multipliers", {}))
-    default = card.get("validation", {}).get("levels", {}).get(str(card["default_quality"]), {})
+    if levels and "residual.npz" in card.get("fingerprints", {}):
+        levels += sorted(RESIDUAL_LEVELS)
+    classifier = task == "classify"
+    default = card.get("validation", {}).get("levels", {}).get(str(card.get("default_quality")), {})
+    accuracy = card.get("test_accuracy")
     return {
-        "model": card["name"], "model_id": card["model_id"], "dataset": card["dataset"],
-        "levels": f"{levels[0]}-{levels[-1]}" if levels else "-",
-        "default_quality": card["default_quality"],
-        "default_bytes": default.get("mean_bytes", "-"), "default_psnr_db": default.get("psnr_db", "-"),
-        "unquantised_psnr_db": card.get("test_psnr_unquantised_db", "-"),
+        "name": card["name"], "model_id": card["model_id"], "task": TASKS.get(task, task),
+        "dataset": card.get("dataset"),
+        "levels": f"{levels[0]}-{levels[-1]}" if levels else None,
+        "latent_size": len(card["latent_sigmas"]) if card.get("latent_sigmas") else None,
+        "default_level": None if classifier else card.get("default_quality"),
+        "default_bytes": default.get("mean_bytes"), "default_psnr_db": default.get("psnr_db"),
+        "test_psnr_db": card.get("test_psnr_unquantised_db"),
+        "test_accuracy_percent": None if accuracy is None else round(100 * accuracy, 2),
+        "source": card.get("source", "shipped"), "folder": card.get("folder"),
     }
 
 
 @app.command()
 @one_line_errors
 def info(
-    source: Annotated[Path, typer.Argument(help="A .nic file.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    sources: NicFiles,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print JSON: an object for one file, a list (each with its file) for "
+        "several, a folder or a glob.")] = False,
+    models_dir: ModelsDir = None,
 ) -> None:
-    """Show what a .nic file holds (model, quality, size, bytes)."""
+    """Show what .nic files hold (model, quality, size, bytes); a bad file is one line on
+    stderr, and the others are still shown (exit 1)."""
     from .api import inspect
+    from .batch import expand_inputs
 
-    from .files import read_input
-
-    details = inspect(read_input(source))
-    if as_json:
-        typer.echo(json.dumps(details))
+    _use_models_dir(models_dir)
+    if STDIO in sources or not _is_batch(sources):
+        if len(sources) > 1:
+            usage("- (stdin) must be the only input")
+        details = inspect(_read_source(sources[0] if sources[0] == STDIO else Path(sources[0])))
+        typer.echo(json.dumps(details) if as_json else _info_text(details))
         return
-    for key, value in details.items():
-        typer.echo(f"{key:15} {value}")
+    files = expand_inputs(sources, {".nic"})
+    if not files:
+        fail(f"no .nic files in {', '.join(sources)}")
+    entries, failed = [], 0
+    for path in files:
+        try:
+            entries.append({"file": str(path), **inspect(_read_source(path))})
+        except NicError as error:
+            message = str(error)
+            typer.echo(f"nic: error: {message if str(path) in message else f'{path}: {message}'}",
+                       err=True)
+            failed += 1
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+    else:
+        typer.echo("\n\n".join(f"{e['file']}:\n{_info_text(e, skip='file')}" for e in entries))
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _info_text(details: dict, skip: str = "") -> str:
+    return "\n".join(f"{key:15} {value}" for key, value in details.items() if key != skip)
+
+
+# --- training and benchmarks: optional extras --------------------------------------------
+
+
+EXTRAS = {"bench": ("matplotlib", "skimage", "imagecodecs", "bjontegaard", "scipy"),
+          "train": ("tensorflow", "keras", "matplotlib")}
+
+
+def _require_extra(extra: str) -> None:
+    """One line naming the extra to install when one of its modules is missing (exit 1)."""
+    import importlib.util
+
+    for module in EXTRAS[extra]:
+        try:
+            missing = importlib.util.find_spec(module) is None
+        except (ImportError, ValueError):
+            missing = True
+        if missing:
+            fail(f'nic {extra} needs the {extra} extra: pip install "{DIST}[{extra}]" (from a '
+                 f'clone: pip install ".[{extra}]")')
+
+
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up logging (oneDNN notes, CUDA probing, absl's preamble)
+    off the terminal; Keras's progress lines stay. Must run before TensorFlow is imported.
+
+    TF_CPP_MIN_LOG_LEVEL quiets what TensorFlow logs once running; the lines its native
+    libraries print while loading and probing devices come before absl reads it, so stderr
+    is closed for the import and the device probe. NIC_DEBUG=1 keeps everything.
+    """
+    if os.environ.get("NIC_DEBUG"):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    import warnings
+
+    from .runtime import _quiet_stderr
+
+    warnings.filterwarnings("ignore", module=r"(keras|tensorflow|absl)(\.|$)")
+    with _quiet_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+
+
+class Dataset(str, Enum):
+    mnist = "mnist"
+    fashion = "fashion"
+
+
+class TrainTask(str, Enum):
+    compress = "compress"
+    denoise = "denoise"
+    sr2x = "sr2x"
+    classify = "classify"
+
+
+class BenchTask(str, Enum):
+    rd = "rd"
+    denoise = "denoise"
+    sr = "sr"
 
 
 @app.command()
 @one_line_errors
 def train(
-    dataset: Annotated[str, typer.Option(help="Dataset in $NIC_DATA: mnist or fashion.")] = "mnist",
+    dataset: Annotated[Dataset, typer.Option(help="Dataset in $NIC_DATA.")] = Dataset.mnist,
     name: Annotated[Optional[str], typer.Option(help="Model name (default: the dataset).")] = None,
-    model_id: Annotated[int, typer.Option(help="Model id byte written into every .nic file.")] = 1,
+    model_id: Annotated[Optional[int], typer.Option(
+        min=1, max=255, help="Model id byte written into every .nic file (default: the first "
+        "of 128-255 that no installed model has).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: weights/NAME).")] = None,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping may end sooner).")] = 50,
+    epochs: Annotated[int, typer.Option(
+        min=1, help="Maximum epochs (early stopping may end sooner).")] = 50,
     beta: Annotated[float, typer.Option(help="Weight of the KL term in the loss.")] = 1.0,
-    limit: Annotated[Optional[int], typer.Option(help="Use only this many images (smoke runs).")] = None,
+    limit: Annotated[Optional[int], typer.Option(
+        min=1, help="Use only this many images (smoke runs).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    threads: Annotated[int, typer.Option(help="CPU threads for TensorFlow (0: all).")] = 0,
+    threads: Annotated[int, typer.Option(min=0, help="CPU threads for TensorFlow (0: all).")] = 0,
     tables_only: Annotated[bool, typer.Option(
         help="Keep the trained networks in OUT; rebuild only the entropy tables and card.")] = False,
     multipliers: Annotated[Optional[str], typer.Option(
         help="Step sizes of quality levels 1, 2, ... in posterior std units, e.g. '5,4,3'.")] = None,
     default_quality: Annotated[Optional[int], typer.Option(
-        help="Quality level used when none is given.")] = None,
-    task: Annotated[str, typer.Option(
+        min=1, max=8, help="Quality level used when none is given.")] = None,
+    task: Annotated[TrainTask, typer.Option(
         help="compress, denoise (noisy -> clean), sr2x (14x14 -> 28x28) or classify (the "
-        "fidelity check's classifier).")] = "compress",
-    latent_dim: Annotated[int, typer.Option(help="Size of the latent.")] = 16,
+        "fidelity check's classifier).")] = TrainTask.compress,
+    latent_dim: Annotated[int, typer.Option(min=1, help="Size of the latent.")] = 16,
     fidelity_only: Annotated[bool, typer.Option(
         help="Keep the trained model in OUT; measure only its fidelity floors (validation "
         "split) and write them into its card.")] = False,
@@ -286,16 +648,24 @@ def train(
     init_from: Annotated[Optional[Path], typer.Option(
         help="A model folder to start from (fine-tuning) instead of random weights.")] = None,
 ) -> None:
-    """Train a model on a dataset and write its LiteRT files, entropy tables and card."""
-    if not 1 <= model_id <= 255:
-        fail("--model-id must be between 1 and 255")
+    """Train a model on a dataset and write its LiteRT files, entropy tables and card.
+
+    To use it by name, put OUT's parent folder in NIC_MODELS (or pass --models-dir): e.g.
+    nic train --name mine --out ~/nic-models/mine, then NIC_MODELS=~/nic-models nic encode
+    --model mine x.png. Needs the train extra (pip install "nic\\[train]").
+    """
+    dataset, task = dataset.value, task.value
+    steps = _parse_multipliers(multipliers) if multipliers else None
     name = name or dataset
     out = out or Path("weights") / name
-    try:
-        from .train import retable, train as run_training
-    except ImportError as error:
-        fail(f"training needs the 'train' extra (pip install 'nic[train]'): {error}")
-    steps = _parse_multipliers(multipliers) if multipliers else None
+    _require_extra("train")
+    if model_id is None and not (tables_only or fidelity_only):
+        model_id = _free_model_id()
+    elif model_id is not None:
+        _warn_taken_id(model_id, out)
+    _quiet_tensorflow()
+    from .train import retable, train as run_training
+
     if fidelity_only:
         from .train import calibrate_fidelity
 
@@ -303,6 +673,9 @@ def train(
         typer.echo(f"wrote the fidelity floors of {out}: {json.dumps(card['fidelity'])}")
         return
     if tables_only:
+        if not (out / "encoder.keras").is_file():
+            fail(f"{out} has no encoder.keras: --tables-only needs the Keras encoder that "
+                 "training wrote (the installed package leaves these out: use a clone)")
         card = retable(out, steps, default_quality)
         typer.echo(f"rebuilt the tables of {out}: levels {', '.join(card['multipliers'])}")
         return
@@ -326,37 +699,70 @@ def train(
     )
     typer.echo(
         f"wrote {out}: {card['epochs_run']} epochs, test MSE {card['test_mse_unquantised']:.5f} "
-        f"({card['test_psnr_unquantised_db']:.2f} dB unquantised)"
+        f"({card['test_psnr_unquantised_db']:.2f} dB unquantised), model id {card['model_id']}"
     )
+
+
+def _free_model_id() -> int:
+    """The first id for your own models (128-255) that no installed model has."""
+    from .runtime import USER_IDS, installed_models
+
+    taken = {card["model_id"] for card in installed_models().values()}
+    for model_id in USER_IDS:
+        if model_id not in taken:
+            return model_id
+    usage("every model id from 128 to 255 is taken: give --model-id")
+
+
+def _warn_taken_id(model_id: int, out: Path) -> None:
+    """A one-line warning when another installed model already has this id."""
+    from .runtime import installed_models
+
+    for card in installed_models().values():
+        same = Path(card["folder"]).resolve() == out.resolve()
+        if card["model_id"] == model_id and not same:
+            typer.echo(f"nic: warning: model id {model_id} is the {card.get('source', 'shipped')} "
+                       f"model {card['name']!r}'s: files of the new model would not decode where "
+                       "that one is installed; ids 128-255 are for your own models", err=True)
 
 
 def _parse_multipliers(text: str) -> dict[int, float]:
     try:
         values = [float(part) for part in text.split(",")]
     except ValueError:
-        fail(f"--multipliers must be numbers separated by commas, got {text!r}")
+        usage(f"--multipliers must be numbers separated by commas, got {text!r}")
     if not values or any(v <= 0 for v in values):
-        fail("--multipliers must be positive")
+        usage("--multipliers must be positive")
     return {level: value for level, value in enumerate(values, start=1)}
 
 
 @app.command()
 @one_line_errors
 def bench(
-    dataset: Annotated[str, typer.Option(help="Dataset in $NIC_DATA: mnist or fashion.")] = "mnist",
-    limit: Annotated[
-        Optional[int], typer.Option(help="Use the first N test images (default: all 10,000).")
-    ] = None,
+    dataset: Annotated[Dataset, typer.Option(help="Dataset in $NIC_DATA.")] = Dataset.mnist,
+    limit: Annotated[Optional[int], typer.Option(
+        min=1, help="Use the first N test images (default: all 10,000).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: bench-out/DATASET).")] = None,
     codecs: Annotated[Optional[str], typer.Option(
         help="Comma-separated subset of nic, jpeg, webp, avif, jpegxl, png, webp-lossless, "
         "jpegxl-lossless, latent-raw, latent-npy (default: all).")
     ] = None,
-    task: Annotated[str, typer.Option(
+    task: Annotated[BenchTask, typer.Option(
         help="rd (rate-distortion), denoise (noise types vs filters) or sr (2x vs bicubic).")
-    ] = "rd",
+    ] = BenchTask.rd,
 ) -> None:
-    """Rate-distortion bench against JPEG, WebP, AVIF, JPEG XL, PNG: rd.json, rd.csv, rd.png."""
+    """Rate-distortion bench against JPEG, WebP, AVIF, JPEG XL, PNG: rd.json, rd.csv, rd.png.
+
+    Needs the bench extra (pip install "nic\\[bench]").
+    """
+    dataset, task = dataset.value, task.value
+    _require_extra("bench")
+    if codecs is not None:
+        from .bench import CODECS
+
+        unknown = [c.strip() for c in codecs.split(",") if c.strip() not in CODECS]
+        if unknown:
+            usage(f"unknown codec {', '.join(unknown)}: choose from {', '.join(CODECS)}")
     if task != "rd":
         from .bench_restore import print_restore_report, run_restore_bench
 
@@ -372,10 +778,22 @@ def bench(
     typer.echo(f"wrote {out}: rd.json rd.csv rd.png samples.png")
 
 
+for _command in app.registered_commands:
+    _command.help = _flow(_command.callback.__doc__ or "")
+
+
 def main() -> None:
     """Console entry point; NIC_DEBUG=1 shows tracebacks of unexpected errors."""
     try:
         app()
+    except ModuleNotFoundError as error:  # an optional part missing where nothing checked for it
+        if os.environ.get("NIC_DEBUG"):
+            raise
+        extra = next((e for e, mods in EXTRAS.items() if (error.name or "").split(".")[0] in mods),
+                     None)
+        hint = f': pip install "{DIST}[{extra}]"' if extra else ""
+        typer.echo(f"nic: error: the module {error.name} is not installed{hint}", err=True)
+        sys.exit(1)
     except Exception as error:  # a bug, not a user error: still one line unless debugging
         if os.environ.get("NIC_DEBUG"):
             raise

@@ -2,7 +2,7 @@
 
 __all__ = [
     "NicError", "NicFormatError", "NicInputError", "NicModelError", "NicUnknownModelError",
-    "NicFidelityError", "NicFidelityWarning",
+    "NicFidelityError", "NicFidelityWarning", "NicUsageError", "NicExistsError",
 ]
 
 
@@ -12,6 +12,18 @@ class NicError(Exception):
 
 class NicFormatError(NicError, ValueError):
     """A byte string is not a valid .nic file (bad magic, check, length, field)."""
+
+
+class NicUsageError(NicError, ValueError):
+    """Options that are out of range or ask for two different things (the CLI exits 2)."""
+
+
+class NicExistsError(NicError):
+    """An output file already exists; nic never replaces one unless told to (force)."""
+
+    def __init__(self, path, message: str | None = None):
+        super().__init__(message or f"{path} exists; pick another name with -o")
+        self.path = path
 
 
 class NicInputError(NicError, ValueError):

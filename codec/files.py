@@ -10,9 +10,15 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import NicError
+from .errors import NicError, NicExistsError, NicUsageError
 
-__all__ = ["read_input", "write_atomic", "check_writable", "output_path_for"]
+__all__ = ["read_input", "write_atomic", "check_writable", "output_path_for", "names_folder",
+           "IMAGE_FORMATS", "image_format", "image_bytes", "free_name"]
+
+# What `nic decode` writes, chosen by the output's extension (all through Pillow).
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
+                 ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+_SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True}}
 
 # Group and others may read what nic writes, as with any new file; the umask may take more away.
 _FILE_MODE = 0o644
@@ -82,6 +88,46 @@ def output_path_for(input_path, suffix: str) -> Path:
     return Path(input_path).with_suffix(suffix)
 
 
+def names_folder(text: str) -> bool:
+    """True if an -o value names a folder: it ends in a separator or is an existing folder."""
+    return text.endswith(("/", os.sep)) or Path(text).is_dir()
+
+
+def image_format(path) -> str:
+    """The Pillow format an output name asks for by its extension, or NicUsageError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in IMAGE_FORMATS:
+        known = " ".join(IMAGE_FORMATS)
+        what = f"extension {suffix}" if suffix else "no extension"
+        raise NicUsageError(f"{path} has {what}: decode writes {known} (or - for PNG on stdout)")
+    return IMAGE_FORMATS[suffix]
+
+
+def image_bytes(grey, path=".png") -> bytes:
+    """Grey uint8 (H, W) pixels as the bytes of an image file in the format path's extension
+    names (PNG, JPEG, WebP lossless, TIFF, BMP)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    name = image_format(path)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(grey)).save(buffer, format=name,
+                                                      **_SAVE_OPTIONS.get(name, {}))
+    return buffer.getvalue()
+
+
+def free_name(path, tag: str = "decoded") -> Path:
+    """A name beside path that does not exist yet: d.png -> d.decoded.png, d.decoded-2.png..."""
+    path = Path(path)
+    for n in range(1, 1000):
+        candidate = path.with_name(f"{path.stem}.{tag}{'' if n == 1 else f'-{n}'}{path.suffix}")
+        if not (candidate.exists() or candidate.is_symlink()):
+            return candidate
+    return path.with_name(f"{path.stem}.{tag}{path.suffix}")
+
+
 def _check_target(path: Path, force: bool) -> None:
     """The checks shared by write_atomic and check_writable."""
     if path.is_dir():
@@ -92,7 +138,7 @@ def _check_target(path: Path, force: bool) -> None:
         raise NicError(f"cannot write {path}: folder {folder} {what}")
     # is_symlink: a dangling link still names something the user made.
     if not force and (path.exists() or path.is_symlink()):
-        raise NicError(f"{path} exists; use --force to overwrite")
+        raise NicExistsError(path)
 
 
 def _write_temp(path: Path, data: bytes) -> Path:
@@ -122,11 +168,11 @@ def _commit(temp: Path, path: Path, force: bool) -> None:
     try:
         os.link(temp, path)
     except FileExistsError:
-        raise NicError(f"{path} exists; use --force to overwrite") from None
+        raise NicExistsError(path) from None
     except OSError:
         # Some file systems (FAT, some network mounts) have no hard links: check, then replace.
         if path.exists() or path.is_symlink():
-            raise NicError(f"{path} exists; use --force to overwrite") from None
+            raise NicExistsError(path) from None
         os.replace(temp, path)
 
 

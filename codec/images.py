@@ -3,8 +3,10 @@
 The model was trained on MNIST: a light object on a dark background, 28x28, uint8. This module
 bridges that convention and what users bring:
 
-* ``read_image`` opens anything Pillow reads (first frame, EXIF orientation applied, huge images
-  reduced while reading) and refuses everything else with a one-line ``NicInputError``.
+* ``read_image`` opens anything Pillow reads (first frame, EXIF orientation applied, large images
+  reduced while reading; ``read_sized`` also gives the original size, which the file records)
+  and refuses everything else with a one-line ``NicInputError``, including images over the one
+  size limit nic has everywhere: ``MAX_PIXELS`` pixels and ``MAX_SIDE`` a side (format.py).
 * ``to_grey`` turns any PIL image or numpy array into grey uint8.
 * ``prepare`` fixes the polarity (dark-on-light images are inverted) and fits the image into
   28x28 keeping its aspect ratio; ``restore`` undoes both, using the same content box.
@@ -35,6 +37,7 @@ import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from .errors import NicInputError
+from .format import MAX_PIXELS, MAX_SIDE
 
 __all__ = [
     "MODEL_SIZE",
@@ -43,6 +46,8 @@ __all__ = [
     "content_box",
     "read_image",
     "read_pixels",
+    "read_sized",
+    "check_size",
     "has_colour",
     "to_grey",
     "prepare",
@@ -52,7 +57,8 @@ __all__ = [
 ]
 
 MODEL_SIZE = 28
-# Longest side kept by read_image: the model sees 28 pixels, so more only costs memory.
+# Longest side kept by read_image: the model sees 28 pixels, so more only costs memory. The
+# file records the original size, so decoding gives the original size back.
 READ_LIMIT = 2048
 
 # ITU-R 601-2 luma, the weights Pillow's own RGB -> L conversion uses.
@@ -125,12 +131,28 @@ def read_pixels(path) -> tuple[np.ndarray, list[str]]:
 
     Returns:
         (uint8 (H, W) or (H, W, C) pixels, notes): the notes are one line each for the user
-        (extra frames dropped, image reduced while reading).
+        (extra frames dropped). Images over READ_LIMIT a side are reduced while reading.
 
     Raises:
         NicInputError: missing, a directory, empty, unreadable, not an image, damaged or truncated,
-            or a decompression bomb.
+            or over the size limit (MAX_PIXELS, MAX_SIDE).
     """
+    pixels, notes, _ = read_sized(path)
+    return pixels, notes
+
+
+def check_size(width: int, height: int, name="the image") -> None:
+    """Refuse an image over nic's one size limit (reading, encoding and decoding alike)."""
+    if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
+        raise NicInputError(f"{name} is {width}x{height} pixels, {_OVER_LIMIT}")
+
+
+_OVER_LIMIT = (f"over nic's limit of {MAX_PIXELS:,} pixels (4096x4096) and {MAX_SIDE:,} a side: "
+               "reduce it first")
+
+
+def read_sized(path) -> tuple[np.ndarray, list[str], tuple[int, int]]:
+    """read_pixels, plus the image's (width, height) as displayed, before any reduction."""
     if hasattr(path, "read"):  # a file object: named in messages as "the image"
         source, path = BytesIO(path.read()), "the image"
     else:
@@ -140,16 +162,18 @@ def read_pixels(path) -> tuple[np.ndarray, list[str]]:
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that; we refuse the whole band.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image, notes = _decode(source, path)
+            image, notes, size = _decode(source, path)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise NicInputError(_bomb_message(path, error)) from None
         except PermissionError:
             raise NicInputError(f"cannot read {path}: permission denied") from None
         except UnidentifiedImageError:
             raise NicInputError(f"{path} is not an image Pillow can read") from None
+        except NicInputError:
+            raise
         except _DECODE_ERRORS as error:
             raise NicInputError(f"{path} is damaged or truncated ({error})") from None
-    return np.asarray(image).copy(), notes
+    return np.asarray(image).copy(), notes, size
 
 
 def _check_readable(path: Path) -> None:
@@ -166,10 +190,12 @@ def _check_readable(path: Path) -> None:
         raise NicInputError(f"{path} is empty")
 
 
-def _decode(source, path) -> tuple[Image.Image, list[str]]:
-    """Load the first frame, reduced to READ_LIMIT and upright, in a flat mode."""
+def _decode(source, path) -> tuple[Image.Image, list[str], tuple[int, int]]:
+    """Load the first frame, reduced to READ_LIMIT and upright, in a flat mode; with its
+    original size as displayed."""
     notes = []
     with Image.open(source) as image:
+        check_size(*image.size, path)  # before any pixel is decoded
         frames = getattr(image, "n_frames", 1)
         if frames > 1:
             notes.append(f"{path} has {frames} frames; encoding the first")
@@ -183,10 +209,7 @@ def _decode(source, path) -> tuple[Image.Image, list[str]]:
         flat = _shrink(_flatten(image), READ_LIMIT)
     if orientation in _ORIENT:
         flat = flat.transpose(_ORIENT[orientation])
-    if flat.size != _oriented(size, orientation):
-        w, h = _oriented(size, orientation)
-        notes.append(f"{path} is {w}x{h} pixels; reduced to {flat.width}x{flat.height} on reading")
-    return flat, notes
+    return flat, notes, _oriented(size, orientation)
 
 
 def _orientation(image: Image.Image) -> int:
@@ -220,12 +243,10 @@ def _shrink(image: Image.Image, limit: int) -> Image.Image:
 
 
 def _bomb_message(path: Path, error: Exception) -> str:
-    """One line naming the pixel count and the limit (parsed from Pillow's message)."""
+    """One line naming the pixel count (parsed from Pillow's message) and nic's limit."""
     numbers = re.findall(r"\d+", str(error))
-    if len(numbers) >= 2:
-        pixels, limit = numbers[:2]
-        return f"{path} has {pixels} pixels, over the limit of {limit} (a decompression bomb?)"
-    return f"{path} is too large to decode safely: {error}"
+    pixels = f"{int(numbers[0]):,} pixels" if numbers else "too many pixels"
+    return f"{path} has {pixels}, {_OVER_LIMIT}"
 
 
 def has_colour(image) -> bool:
@@ -377,11 +398,7 @@ def restore(model_image: np.ndarray, geometry: Geometry) -> np.ndarray:
     if model_image.shape != (MODEL_SIZE, MODEL_SIZE):
         shape = model_image.shape
         raise NicInputError(f"restore expects a {MODEL_SIZE}x{MODEL_SIZE} image, got shape {shape}")
-    limit = Image.MAX_IMAGE_PIXELS
-    if limit and geometry.width * geometry.height > limit:
-        raise NicInputError(
-            f"refusing to restore a {geometry.width}x{geometry.height} image: over {limit} pixels"
-        )
+    check_size(geometry.width, geometry.height)
     if geometry.placement is None:
         left, top, right, bottom = content_box(geometry.width, geometry.height)
         out = _resize(model_image[top:bottom, left:right], (geometry.width, geometry.height))

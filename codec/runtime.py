@@ -1,4 +1,10 @@
-"""Shipped models, found on disk, checked against their cards and run with LiteRT.
+"""Shipped and user models, found on disk, checked against their cards and run with LiteRT.
+
+The shipped models come first; then the folders named by $NIC_MODELS (several separated by
+os.pathsep; the CLI's --models-dir sets it), each holding model folders as `nic train --out`
+writes them. A user model whose name or model id a model found earlier already has is left out
+and reported (`model_conflicts`): the id in a .nic file must name one model, and a shipped id
+means the shipped model everywhere.
 
 TensorFlow is never imported here: the exported encoder and decoder run in LiteRT
 (`ai-edge-litert`), which imports in about 0.1 s. Each model folder holds a card.json whose
@@ -21,10 +27,15 @@ from .entropy import EntropyTables
 from .errors import NicModelError, NicUnknownModelError
 
 __all__ = [
-    "Model", "weights_root", "installed_models", "load_model", "load_model_by_id", "forget_models"
+    "Model", "weights_root", "models_dirs", "installed_models", "model_conflicts", "load_model",
+    "load_model_by_id", "forget_models", "training_file", "USER_IDS",
 ]
 
-WEIGHTS_ENV = "NIC_WEIGHTS"
+WEIGHTS_ENV = "NIC_WEIGHTS"  # replaces the shipped weights (tests, development)
+MODELS_ENV = "NIC_MODELS"  # user model folders, searched after the shipped weights
+USER_IDS = range(128, 256)  # model ids for your own models; shipped ones use 1-127
+_HOW_TO_ADD = (f"put its folder (with card.json) in a models folder and name that folder with "
+               f"${MODELS_ENV} or --models-dir")
 _BATCH = 512  # images per LiteRT call: large enough to amortise, small enough for memory
 
 
@@ -36,16 +47,50 @@ def weights_root() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "weights"
 
 
-@cache
+def models_dirs() -> list[Path]:
+    """The user model folders named by $NIC_MODELS, in search order."""
+    text = os.environ.get(MODELS_ENV, "")
+    return [Path(part).expanduser() for part in text.split(os.pathsep) if part]
+
+
 def installed_models() -> dict[str, dict]:
-    """Model name -> its card, for every folder under weights_root() that has a card.json."""
-    cards = {}
-    root = weights_root()
-    for card_path in sorted(root.glob("*/card.json")) if root.is_dir() else []:
-        card = json.loads(card_path.read_text())
-        card["folder"] = str(card_path.parent)
-        cards[card["name"]] = card
-    return cards
+    """Model name -> its card: the shipped models, then those in the user model folders."""
+    return _scan(weights_root(), tuple(models_dirs()))[0]
+
+
+def model_conflicts() -> dict[str, str]:
+    """User models left out because an earlier model has their name or id: name -> why."""
+    return _scan(weights_root(), tuple(models_dirs()))[1]
+
+
+@cache
+def _scan(root: Path, user_dirs: tuple[Path, ...]) -> tuple[dict, dict]:
+    cards, conflicts, by_id = {}, {}, {}
+    for source, folder in [("shipped", root), *(("user", d) for d in user_dirs)]:
+        for card_path in sorted(folder.glob("*/card.json")) if folder.is_dir() else []:
+            try:
+                card = json.loads(card_path.read_text())
+                name, model_id = card["name"], card["model_id"]
+            except (OSError, ValueError, KeyError, TypeError):
+                conflicts[card_path.parent.name] = f"{card_path} is not a valid model card"
+                continue
+            card["folder"], card["source"] = str(card_path.parent), source
+            if name in cards:
+                conflicts.setdefault(name, (
+                    f"model {name!r} in {card_path.parent} is hidden by the {cards[name]['source']} "
+                    f"model of that name in {cards[name]['folder']}: rename it"))
+                continue
+            if model_id in by_id:
+                other = by_id[model_id]
+                conflicts[name] = (
+                    f"model {name!r} in {card_path.parent} has model id {model_id}, which the "
+                    f"{other['source']} model {other['name']!r} already has: a file's id must "
+                    f"name one model; retrain it with another --model-id "
+                    f"({USER_IDS.start}-{USER_IDS.stop - 1} are for your own models)")
+                continue
+            cards[name] = card
+            by_id[model_id] = card
+    return cards, conflicts
 
 
 def compression_models() -> list[str]:
@@ -56,17 +101,20 @@ def compression_models() -> list[str]:
 
 
 def forget_models() -> None:
-    """Drop cached cards and models, so a changed $NIC_WEIGHTS takes effect."""
-    installed_models.cache_clear()
-    _load.cache_clear()
+    """Drop cached cards and models, so a changed $NIC_WEIGHTS or $NIC_MODELS takes effect."""
+    _scan.cache_clear()
+    _load_from.cache_clear()
 
 
 def load_model(name: str) -> "Model":
     """The installed model called `name`, loaded and fingerprint-checked (cached)."""
     cards = installed_models()
     if name not in cards:
+        if name in model_conflicts():
+            raise NicModelError(model_conflicts()[name])
         known = ", ".join(cards) or "none"
-        raise NicModelError(f"model {name!r} is not installed (installed: {known})")
+        raise NicModelError(f"model {name!r} is not installed (installed: {known}); for a model "
+                            f"you trained, {_HOW_TO_ADD}")
     return _load(name)
 
 
@@ -75,13 +123,30 @@ def load_model_by_id(model_id: int) -> "Model":
     for name, card in installed_models().items():
         if card["model_id"] == model_id and card.get("task") != "classify":
             return _load(name)
-    raise NicUnknownModelError(f"the file needs model id {model_id}, which is not installed")
+    raise NicUnknownModelError(
+        f"the file needs model id {model_id}, which is not installed here (nic models lists "
+        f"what is): {_HOW_TO_ADD}")
+
+
+def training_file(model: "Model", filename: str) -> Path:
+    """A training-only file of a model (encoder.keras, decoder.keras): the runtime install
+    leaves them out, so look in the model's folder, then in the source checkout's weights/."""
+    checkout = Path(__file__).resolve().parent.parent / "weights" / model.folder.name
+    for folder in (model.folder, checkout):
+        if (folder / filename).is_file():
+            return folder / filename
+    raise NicModelError(f"{filename} of model {model.name!r} is only in the source tree (the "
+                        "installed package leaves training files out): run from a clone")
+
+
+def _load(name: str) -> "Model":
+    return _load_from(name, installed_models()[name]["folder"])
 
 
 @cache
-def _load(name: str) -> "Model":
+def _load_from(name: str, folder: str) -> "Model":
     card = installed_models()[name]
-    return Model(name=name, card=card, folder=Path(card["folder"]))
+    return Model(name=name, card=card, folder=Path(folder))
 
 
 def _read_checked(folder: Path, filename: str, card: dict) -> bytes:

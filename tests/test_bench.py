@@ -144,7 +144,7 @@ def test_cli_rejects_an_unknown_codec_in_one_line(tmp_path, mnist_test):
     result = CliRunner().invoke(
         app, ["bench", "--limit", "5", "--codecs", "jpeg,gif", "--out", str(tmp_path)]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error
     assert "unknown codec gif" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "rd.json").exists()
 

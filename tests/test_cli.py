@@ -37,13 +37,20 @@ def test_default_output_name_and_no_overwrite_without_force(digit_png, tmp_path)
     nic_file = tmp_path / "digit.nic"
     before = nic_file.read_bytes()
     result = nic("encode", digit_png, "-q", "1")
-    assert result.exit_code == 1 and "--force" in result.output
+    assert result.exit_code == 1 and "pick another name with -o" in result.output
+    assert "--force" not in result.output  # never steer the user into overwriting
     assert nic_file.read_bytes() == before
     assert nic("encode", digit_png, "-q", "1", "--force").exit_code == 0
-    # decoding beside digit.nic would hit the original digit.png: refused, original intact
+    # decoding beside digit.nic would hit the original digit.png: refused, original intact,
+    # and the message names another name to use, not --force
     original = digit_png.read_bytes()
-    assert nic("decode", nic_file).exit_code == 1
+    result = nic("decode", nic_file)
+    assert result.exit_code == 1
+    assert f"{digit_png} exists (it may be your original); pick another name with -o, e.g. " \
+        f"-o {tmp_path / 'digit.decoded.png'}" in result.output
+    assert "--force" not in result.output
     assert digit_png.read_bytes() == original
+    assert nic("decode", nic_file, "-o", tmp_path / "digit.decoded.png").exit_code == 0
 
 
 def test_info_json(digit_png, tmp_path):
@@ -70,7 +77,7 @@ def test_missing_input_and_bad_quality(tmp_path, digit_png):
     assert nic("encode", tmp_path / "nope.png").exit_code == 1
     assert nic("decode", tmp_path / "nope.nic").exit_code == 1
     result = nic("encode", digit_png, "-q", "42")
-    assert result.exit_code == 1 and "quality" in result.output
+    assert result.exit_code == 2 and "quality" in result.output
 
 
 def test_usage_error_exits_2():
@@ -98,13 +105,14 @@ def test_folder_batch_keeps_going_past_a_bad_file(tmp_path, mnist_test):
     assert len(list((tmp_path / "png").glob("*.png"))) == 40
     # a second run refuses to overwrite, file by file, and says so
     again = nic("decode", tmp_path / "out", "-o", tmp_path / "png")
-    assert again.exit_code == 1 and "--force" in again.output
+    assert again.exit_code == 1 and "pick another output folder with -o" in again.output
+    assert "--force" not in again.output
 
 
 def test_models_lists_the_shipped_model():
     result = nic("models", "--json")
     assert result.exit_code == 0
-    assert "mnist" in {row["model"] for row in json.loads(result.output)}
+    assert "mnist" in {row["name"] for row in json.loads(result.output)}
 
 
 def test_lossless_and_max_error_options(digit_png, tmp_path, mnist_test):

@@ -30,8 +30,9 @@ def test_write_atomic_accepts_str_paths_and_empty_data(tmp_path):
 def test_existing_file_is_refused_without_force(tmp_path):
     target = tmp_path / "a.png"
     target.write_bytes(b"precious")
-    with pytest.raises(NicError, match="exists; use --force to overwrite"):
+    with pytest.raises(NicError, match="exists; pick another name with -o") as caught:
         write_atomic(target, b"new")
+    assert "--force" not in str(caught.value)
     assert target.read_bytes() == b"precious"
     assert _listing(tmp_path) == ["a.png"]
 
@@ -124,7 +125,7 @@ def test_check_writable_accepts_a_new_file_and_writes_nothing(tmp_path):
 
 def test_check_writable_refuses_like_write_atomic(tmp_path):
     (tmp_path / "a.png").write_bytes(b"x")
-    with pytest.raises(NicError, match="exists; use --force"):
+    with pytest.raises(NicError, match="exists; pick another name"):
         check_writable(tmp_path / "a.png")
     check_writable(tmp_path / "a.png", force=True)
     with pytest.raises(NicError, match="does not exist"):

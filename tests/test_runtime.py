@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import codec
-from codec.runtime import forget_models, load_model, to_uint8, weights_root
+from codec.runtime import forget_models, load_model, to_uint8, training_file, weights_root
 
 
 def test_litert_decoder_matches_keras_within_one_grey_level(mnist_test):
     keras = pytest.importorskip("keras")
     model = load_model("mnist")
-    keras_encoder = keras.models.load_model(model.folder / "encoder.keras")
-    keras_decoder = keras.models.load_model(model.folder / "decoder.keras")
+    keras_encoder = keras.models.load_model(training_file(model, "encoder.keras"))
+    keras_decoder = keras.models.load_model(training_file(model, "decoder.keras"))
     images = mnist_test[:200]
     pixels = (images.astype(np.float32) / 255.0)[..., None]
 

@@ -25,11 +25,11 @@ def keras_encode(images: np.ndarray, max_error: int, model_name: str = "mnist") 
     from codec.format import pack
     from codec.images import prepare
     from codec.residual import pixel_check
-    from codec.runtime import load_model, to_uint8
+    from codec.runtime import load_model, to_uint8, training_file
 
     net = load_model(model_name)
-    encoder = keras.models.load_model(net.folder / "encoder.keras", compile=False)
-    decoder = keras.models.load_model(net.folder / "decoder.keras", compile=False)
+    encoder = keras.models.load_model(training_file(net, "encoder.keras"), compile=False)
+    decoder = keras.models.load_model(training_file(net, "decoder.keras"), compile=False)
     prepared = [prepare(image) for image in images]
     model_images = np.stack([m for m, _ in prepared])
     means = encoder.predict((model_images / 255.0).astype(np.float32)[..., None], verbose=0)[0]
