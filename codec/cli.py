@@ -596,6 +596,7 @@ def _quiet_tensorflow() -> None:
 class Dataset(str, Enum):
     mnist = "mnist"
     fashion = "fashion"
+    cifar = "cifar"
 
 
 class TrainTask(str, Enum):

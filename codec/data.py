@@ -12,7 +12,7 @@ from .errors import NicError
 
 __all__ = ["DATASETS", "data_dir", "load_dataset"]
 
-DATASETS = {"mnist": "mnist.npz", "fashion": "fashion_mnist.npz"}
+DATASETS = {"mnist": "mnist.npz", "fashion": "fashion_mnist.npz", "cifar": "cifar10_subset.npz"}
 
 
 def data_dir() -> Path:
@@ -27,7 +27,8 @@ def data_dir() -> Path:
 
 
 def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return (x_train, y_train, x_test, y_test) as uint8 arrays, images (N, 28, 28)."""
+    """Return (x_train, y_train, x_test, y_test) as uint8 arrays, images (N, 28, 28) grey or
+    (N, 32, 32, 3) colour (cifar)."""
     if name not in DATASETS:
         raise NicError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     path = data_dir() / DATASETS[name]

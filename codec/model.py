@@ -18,7 +18,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
-__all__ = ["IMAGE_SIZE", "LATENT_DIM", "CVAE", "build_encoder", "build_decoder", "build_classifier"]
+__all__ = ["IMAGE_SIZE", "LATENT_DIM", "CVAE", "build_encoder", "build_decoder", "build_classifier",
+           "build_colour_encoder", "build_colour_decoder"]
 
 IMAGE_SIZE = 28
 LATENT_DIM = 16
@@ -48,6 +49,32 @@ def build_decoder(latent_dim: int = LATENT_DIM) -> keras.Model:
     h = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(h)
     h = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(h)
     image = layers.Conv2DTranspose(1, 3, strides=1, padding="same", activation="sigmoid")(h)
+    return keras.Model(latent, image, name="decoder")
+
+
+def build_colour_encoder(latent_dim: int, size: int = 32) -> keras.Model:
+    """RGB image in [0, 1], (size, size, 3) -> (mean, logvar): three strided convolutions to a
+    4x4 grid, wider than the grey model's, since colour photos carry far more detail."""
+    image = keras.Input((size, size, 3), name="image")
+    h = image
+    for filters in (64, 128, 256):
+        h = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Flatten()(h)
+    h = layers.Dense(512, activation="relu")(h)
+    mean = layers.Dense(latent_dim, name="mean")(h)
+    logvar = layers.Dense(latent_dim, name="logvar")(h)
+    return keras.Model(image, [mean, logvar], name="encoder")
+
+
+def build_colour_decoder(latent_dim: int, size: int = 32) -> keras.Model:
+    """Latent -> RGB intensities in [0, 1], (size, size, 3): the encoder's mirror."""
+    latent = keras.Input((latent_dim,), name="latent")
+    grid = size // 8
+    h = layers.Dense(grid * grid * 256, activation="relu")(latent)
+    h = layers.Reshape((grid, grid, 256))(h)
+    for filters in (128, 64, 32):
+        h = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu")(h)
+    image = layers.Conv2D(3, 3, padding="same", activation="sigmoid")(h)
     return keras.Model(latent, image, name="decoder")
 
 
@@ -87,7 +114,8 @@ class CVAE(keras.Model):
         decoded = self.decoder(latent, training=training)
         # Summed over pixels (keras averages only the size-1 channel axis) and latent dims,
         # averaged over the batch: the negative ELBO in nats per image.
-        bce = ops.mean(ops.sum(keras.losses.binary_crossentropy(images, decoded), axis=(1, 2)))
+        channels = ops.cast(ops.shape(images)[-1], "float32")  # keras averages over channels
+        bce = ops.mean(ops.sum(keras.losses.binary_crossentropy(images, decoded), axis=(1, 2)) * channels)
         kl = ops.mean(
             ops.sum(-0.5 * (1.0 + logvar - ops.square(mean) - ops.exp(logvar)), axis=1)
         )

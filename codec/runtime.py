@@ -130,9 +130,11 @@ def load_model_by_id(model_id: int) -> "Model":
 
 def training_file(model: "Model", filename: str) -> Path:
     """A training-only file of a model (encoder.keras, decoder.keras): the runtime install
-    leaves them out, so look in the model's folder, then in the source checkout's weights/."""
-    checkout = Path(__file__).resolve().parent.parent / "weights" / model.folder.name
-    for folder in (model.folder, checkout):
+    leaves them out, so look in the model's folder, then in the weights/ of the source checkout
+    this code runs from, or of the clone the command runs in."""
+    checkouts = [Path(root) / "weights" / model.folder.name
+                 for root in (Path(__file__).resolve().parent.parent, Path.cwd())]
+    for folder in (model.folder, *checkouts):
         if (folder / filename).is_file():
             return folder / filename
     raise NicModelError(f"{filename} of model {model.name!r} is only in the source tree (the "

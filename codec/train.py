@@ -63,7 +63,7 @@ def train(
     """
     import keras
 
-    from .model import CVAE, build_decoder, build_encoder
+    from .model import CVAE, build_colour_decoder, build_colour_encoder, build_decoder, build_encoder
 
     if task not in TASKS:
         raise NicError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
@@ -71,8 +71,12 @@ def train(
     x_plain, x_val, x_test = _splits(dataset, limit)
     extra, augmentation = _augmented(dataset, x_plain, augment, seed)
     x_fit = np.concatenate([x_plain, extra]) if len(extra) else x_plain
-    input_size = 14 if task == "sr2x" else 28
-    encoder, decoder = build_encoder(latent_dim, input_size), build_decoder(latent_dim)
+    colour = x_plain.ndim == 4
+    input_size = x_plain.shape[1] // 2 if task == "sr2x" else x_plain.shape[1]
+    if colour:
+        encoder, decoder = build_colour_encoder(latent_dim, input_size), build_colour_decoder(latent_dim, input_size)
+    else:
+        encoder, decoder = build_encoder(latent_dim, input_size), build_decoder(latent_dim)
     if init_from is not None:
         encoder.set_weights(keras.models.load_model(init_from / "encoder.keras", compile=False).get_weights())
         decoder.set_weights(keras.models.load_model(init_from / "decoder.keras", compile=False).get_weights())
@@ -87,7 +91,7 @@ def train(
     started = time.time()
     val_inputs, test_inputs = (_task_inputs(task, x, seed + 1) for x in (x_val, x_test))
     history = model.fit(
-        _training_data(task, x_fit, seed), epochs=epochs,
+        _training_data(task, x_fit, seed, jitter=colour), epochs=epochs,
         validation_data=(_scale(val_inputs), _scale(x_val)),
         callbacks=callbacks, verbose=verbose,
     )
@@ -101,13 +105,14 @@ def train(
     _plot_history(history.history, out / "training.png")
 
     test_decoded = model.predict(_scale(test_inputs), batch_size=1024, verbose=0)
-    test_mse = float(np.mean((test_decoded[..., 0] - x_test / 255.0) ** 2))
+    test_mse = float(np.mean((test_decoded.reshape(x_test.shape) - x_test / 255.0) ** 2))
     card = {
         "name": name,
         "model_id": model_id,
         "dataset": dataset,
         "task": task,
         "input_size": input_size,
+        "channels": 3 if colour else 1,
         "latent_dim": latent_dim,
         "architecture": f"CVAE {latent_dim}-d (codec/model.py)",
         "command": _command_line(),
@@ -117,7 +122,7 @@ def train(
         "seed": seed,
         "limit": limit,
         "train_images": int(len(x_fit)),
-        "augmentation": augmentation,
+        "augmentation": augmentation or (COLOUR_JITTER if colour else None),
         "initialised_from": str(init_from) if init_from is not None else None,
         "validation_images": int(len(x_val)),
         "train_seconds": round(train_seconds, 1),
@@ -163,16 +168,41 @@ def _task_inputs(task: str, images: np.ndarray, seed: int) -> np.ndarray:
     return reduce2x(images) if task == "sr2x" else images
 
 
-def _training_data(task: str, images: np.ndarray, seed: int):
-    """Batches of (input, target) in [0, 1]; denoising draws fresh noise every epoch."""
-    fixed = None if task == "denoise" else _task_inputs(task, images, seed)
+COLOUR_JITTER = ("every batch: random horizontal flips, crops of the image padded by 4 "
+                 "reflected pixels, brightness +-10 %, contrast and saturation x0.8-1.2")
+
+
+def _training_data(task: str, images: np.ndarray, seed: int, jitter: bool = False):
+    """Batches of (input, target) in [0, 1]; denoising draws fresh noise every epoch;
+    jitter: colour photos, few of them, are flipped, cropped and recoloured every batch."""
+    fixed = None if task == "denoise" or jitter else _task_inputs(task, images, seed)
 
     def pairs(rows, rng):
-        targets = images[rows]
+        targets = _jittered(images[rows], rng) if jitter else images[rows]
+        if jitter and task == "compress":
+            return _scale(targets), _scale(targets)
         inputs = add_random_noise(targets, rng) if fixed is None else fixed[rows]
         return _scale(inputs), _scale(targets)
 
     return shuffled_batches(len(images), seed, pairs)
+
+
+def _jittered(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Colour images (N, S, S, 3) uint8, each flipped, shifted and recoloured at random."""
+    count, size = images.shape[0], images.shape[1]
+    flips = rng.random(count) < 0.5
+    images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
+    padded = np.pad(images, ((0, 0), (4, 4), (4, 4), (0, 0)), mode="reflect")
+    dy, dx = rng.integers(0, 9, (2, count))
+    crops = np.stack([p[y : y + size, x : x + size] for p, y, x in zip(padded, dy, dx)])
+    x = crops.astype(np.float32)
+    grey = x.mean(axis=3, keepdims=True)
+    saturation = rng.uniform(0.8, 1.2, (count, 1, 1, 1))
+    x = grey + (x - grey) * saturation
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    x = mean + (x - mean) * rng.uniform(0.8, 1.2, (count, 1, 1, 1))
+    x = x * rng.uniform(0.9, 1.1, (count, 1, 1, 1))
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
 def shuffled_batches(count: int, seed: int, make_batch):
@@ -255,11 +285,12 @@ def _write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain) -> dict:
     card["multipliers"] = {str(q): m for q, m in multipliers.items()}
     (out / "residual.npz").unlink(missing_ok=True)
     card["fingerprints"] = fingerprints(out)
-    if task == "compress":  # the residual layer: lossless and max_error modes
+    if task == "compress" and card.get("channels", 1) == 1:  # the residual layer (grey)
         _build_residual(out, card, x_plain)
         card["fingerprints"] = fingerprints(out)
     coded = x_val[:VALIDATION_CODED]
-    card["validation"] = _validate(out, card, _task_inputs(task, coded, seed + 1), coded)
+    if card.get("channels", 1) == 1 or _colour_codec_ready():
+        card["validation"] = _validate(out, card, _task_inputs(task, coded, seed + 1), coded)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
 
@@ -273,6 +304,12 @@ def _build_residual(out: Path, card: dict, images: np.ndarray) -> None:
     with _installed(out, card):
         x_hat = np.stack(decode_batch(encode_batch(images, model=card["name"], quality=base)))
     build_residual_model(images, x_hat, base).save(out / "residual.npz")
+
+
+def _colour_codec_ready() -> bool:
+    from . import api
+
+    return hasattr(api, "COLOUR")
 
 
 def _validate(out: Path, card: dict, inputs: np.ndarray, targets: np.ndarray) -> dict:
@@ -326,7 +363,8 @@ def _splits(dataset: str, limit: int | None):
     x_train, _, x_test, _ = load_dataset(dataset)
     if limit:  # smoke runs: a tiny fit set, with a validation split taken from it
         return x_train[:limit], x_train[: max(1, limit // 5)], x_test[:limit]
-    return x_train[:-VALIDATION_SIZE], x_train[-VALIDATION_SIZE:], x_test
+    held = min(VALIDATION_SIZE, len(x_train) // 8)  # the CIFAR subset has 4,000 training images
+    return x_train[:-held], x_train[-held:], x_test
 
 
 def _command_line() -> str | None:
@@ -343,7 +381,8 @@ def fingerprints(folder: Path) -> dict[str, str]:
 
 
 def _scale(images: np.ndarray) -> np.ndarray:
-    return (images.astype(np.float32) / 255.0)[..., None]
+    pixels = images.astype(np.float32) / 255.0
+    return pixels if pixels.ndim == 4 else pixels[..., None]
 
 
 def _psnr_from_mse01(mse: float) -> float:
