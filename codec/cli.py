@@ -347,10 +347,18 @@ def bench(
         "jpegxl-lossless, latent-raw, latent-npy (default: all).")
     ] = None,
     task: Annotated[str, typer.Option(
-        help="rd (rate-distortion), denoise (noise types vs filters) or sr (2x vs bicubic).")
+        help="rd (rate-distortion), denoise (noise types vs filters), sr (2x vs bicubic) or "
+        "lossless (grey images unlike MNIST vs PNG, WebP and JPEG XL lossless).")
     ] = "rd",
 ) -> None:
     """Rate-distortion bench against JPEG, WebP, AVIF, JPEG XL, PNG: rd.json, rd.csv, rd.png."""
+    if task == "lossless":
+        from .bench_lossless import print_lossless_report, run_lossless_bench
+
+        out = out or Path("bench-out") / "lossless"
+        print_lossless_report(run_lossless_bench(limit, out))
+        typer.echo(f"wrote {out}: lossless.json")
+        return
     if task != "rd":
         from .bench_restore import print_restore_report, run_restore_bench
 

@@ -135,3 +135,15 @@ def test_bad_version_3_payloads_raise_format_errors(payload, message):
     data = pack(Header(1, 128, width=3, height=1, version=3), payload)
     with pytest.raises(codec.NicFormatError, match=message):
         codec.decode(data)
+
+
+def test_lossless_bench_is_exact_and_reproducible(tmp_path):
+    pytest.importorskip("sklearn")
+    from codec.bench_lossless import run_lossless_bench
+    from codec.grey_sets import build_group
+
+    result = run_lossless_bench(limit=3, out=tmp_path, groups=["uci-digits", "typeset"])
+    assert (tmp_path / "lossless.json").is_file()
+    assert all(row["exact"] for row in result["results"])
+    assert {row["codec"] for row in result["results"]} >= {"nic", "png"}
+    np.testing.assert_array_equal(build_group("typeset", 3)[2], build_group("typeset", 3)[2])
