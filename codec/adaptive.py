@@ -31,6 +31,7 @@ prediction works on quantised neighbours); the decoder returns min(q (2k + 1), 2
 """
 
 from functools import lru_cache
+from typing import NamedTuple
 
 import constriction
 import numpy as np
@@ -63,10 +64,23 @@ def dequantise(q: np.ndarray, max_error: int) -> np.ndarray:
     return np.minimum(q.astype(np.int32) * (2 * max_error + 1), 255).astype(np.uint8)
 
 
+class _Pass(NamedTuple):
+    """One pass: its pixels (flat indices) and, per pixel, 4 neighbours in two opposite pairs
+    at distance h (`near`) and the points 3h away on the same lines (`far`), as flat indices
+    with a flag for lying inside the image."""
+
+    pixels: np.ndarray
+    near: np.ndarray
+    near_inside: np.ndarray
+    far: np.ndarray
+    far_inside: np.ndarray
+
+
 @lru_cache(maxsize=64)
-def _plan(height: int, width: int) -> tuple:
-    """The passes of an image size: (rows, cols, neighbour offsets (4, 2)) per pass."""
-    passes = [(np.zeros(1, np.intp), np.zeros(1, np.intp), np.zeros((0, 2), np.intp))]
+def _plan(height: int, width: int) -> tuple[_Pass, ...]:
+    """The passes of an image size, computed once per size (28x28 images share one plan)."""
+    seed = np.zeros(1, np.intp)
+    passes = [_Pass(seed, *_offsets(seed, seed, np.zeros((0, 2), np.intp), height, width) * 2)]
     h = 1 << max(0, (max(height, width) - 1).bit_length() - 1)
     while h >= 1:
         step = 2 * h
@@ -78,7 +92,9 @@ def _plan(height: int, width: int) -> tuple:
         e_rows, e_cols = np.concatenate([e1[0], e2[0]]), np.concatenate([e1[1], e2[1]])
         for rows, cols, offsets in ((d_rows, d_cols, diagonal), (e_rows, e_cols, straight)):
             if len(rows):
-                passes.append((rows, cols, offsets))
+                passes.append(_Pass(rows * width + cols,
+                                    *_offsets(rows, cols, offsets, height, width),
+                                    *_offsets(rows, cols, 3 * offsets, height, width)))
         h //= 2
     return tuple(passes)
 
@@ -88,27 +104,25 @@ def _grid(rows: range, cols: range) -> tuple[np.ndarray, np.ndarray]:
     return r.ravel(), c.ravel()
 
 
-def _neighbours(image: np.ndarray, rows, cols, offsets) -> tuple[np.ndarray, np.ndarray]:
-    """Values (4, n) of the neighbours at offsets, and whether each lies inside the image."""
-    height, width = image.shape
+def _offsets(rows, cols, offsets, height, width) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices (k, n) of the points at offsets (clamped into the image), and which lie inside."""
     r = rows[None, :] + offsets[:, 0:1]
     c = cols[None, :] + offsets[:, 1:2]
     inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
-    values = image[np.clip(r, 0, height - 1), np.clip(c, 0, width - 1)]
-    return np.where(inside, values, 0), inside
+    return np.clip(r, 0, height - 1) * width + np.clip(c, 0, width - 1), inside
 
 
-def _predict(recon, errors, rows, cols, offsets, top):
-    """Per pixel: the mean in 1/16ths and the context (both integers)."""
-    if len(offsets) == 0:  # the seed pixel: nothing known
-        return np.full(len(rows), top * 8, np.int64), np.full(len(rows), _CONTEXTS - 1)
-    values, inside = _neighbours(recon, rows, cols, offsets)
-    values = values.astype(np.int64)
-    outer, outside = _neighbours(recon, rows, cols, 3 * offsets)
-    outer = outer.astype(np.int64)
-    weight_sum = np.zeros(len(rows), np.int64)
-    total = np.zeros(len(rows), np.int64)
-    spread = np.zeros(len(rows), np.int64)
+def _predict(recon: np.ndarray, errors: np.ndarray, step: _Pass, top: int):
+    """Per pixel: the mean in 1/16ths and the context (both integers), from flat images."""
+    n = len(step.pixels)
+    if step.near.shape[0] == 0:  # the seed pixel: nothing known
+        return np.full(n, top * 8, np.int64), np.full(n, _CONTEXTS - 1)
+    inside, outside = step.near_inside, step.far_inside
+    values = np.where(inside, recon[step.near], 0).astype(np.int64)
+    outer = np.where(outside, recon[step.far], 0).astype(np.int64)
+    weight_sum = np.zeros(n, np.int64)
+    total = np.zeros(n, np.int64)
+    spread = np.zeros(n, np.int64)
     for a, b in ((0, 1), (2, 3)):  # opposite pairs
         both = inside[a] & inside[b]
         gradient = np.where(both, np.abs(values[a] - values[b]), _SINGLE_GRADIENT)
@@ -127,7 +141,7 @@ def _predict(recon, errors, rows, cols, offsets, top):
         weight_sum += w
         spread += np.where(both, gradient, 0)
     mean16 = np.clip((total + weight_sum // 2) // weight_sum, 0, top * 16)
-    near_errors, _ = _neighbours(errors, rows, cols, offsets)
+    near_errors = np.where(inside, errors[step.near], 0)
     # Errors already made next to a pixel predict its own: they count beside the spread.
     activity = (spread + near_errors.sum(axis=0) // 16) // 2
     return mean16, np.searchsorted(_ACTIVITY_EDGES, activity, side="right")
@@ -155,20 +169,20 @@ def _family(top: int):
 
 
 def _run(shape: tuple[int, int], top: int, step: int, code) -> np.ndarray:
-    """The pass loop both sides share; `code(means16, scales16, rows, cols)` returns the values
-    of one pass (the encoder looks them up, the decoder decodes them)."""
-    recon = np.zeros(shape, np.int32)
-    errors = np.zeros(shape, np.int64)
+    """The pass loop both sides share; `code(means16, scales16, pixels)` returns the values of
+    one pass (the encoder looks them up, the decoder decodes them)."""
+    recon = np.zeros(shape[0] * shape[1], np.int32)
+    errors = np.zeros(shape[0] * shape[1], np.int64)
     scales = _Scales()
-    for rows, cols, offsets in _plan(*shape):
-        mean16, contexts = _predict(recon, errors, rows, cols, offsets, top)
+    for one in _plan(*shape):
+        mean16, contexts = _predict(recon, errors, one, top)
         scale16 = np.maximum(_MIN_SCALE16, scales.scale16(contexts) * step // 16)
-        values = code(mean16, scale16, rows, cols)
-        recon[rows, cols] = values
+        values = code(mean16, scale16, one.pixels)
+        recon[one.pixels] = values
         error16 = np.abs(values.astype(np.int64) * 16 - mean16)
-        errors[rows, cols] = error16
+        errors[one.pixels] = error16
         scales.update(contexts, error16)
-    return recon
+    return recon.reshape(shape)
 
 
 def encode_adaptive(q: np.ndarray, top: int) -> bytes:
@@ -178,11 +192,12 @@ def encode_adaptive(q: np.ndarray, top: int) -> bytes:
     pixel's parameters; the step with the fewest ideal bits is then coded in one coder call.
     """
     q = q.astype(np.int32)
+    flat = q.ravel()
     passes = []
 
-    def collect(mean16, scale16, rows, cols):
-        passes.append((q[rows, cols], mean16, scale16))
-        return q[rows, cols]
+    def collect(mean16, scale16, pixels):
+        passes.append((flat[pixels], mean16, scale16))
+        return flat[pixels]
 
     _run(q.shape, top, 16, collect)  # step 16/16: the scales as learnt
     values, means, base = (np.concatenate(parts) for parts in zip(*passes))
@@ -227,7 +242,7 @@ def decode_adaptive(payload: bytes, shape: tuple[int, int], top: int) -> np.ndar
     decoder = constriction.stream.queue.RangeDecoder(stream_words(payload[1:]))
     family = _family(top)
 
-    def decode(mean16, scale16, rows, cols):
+    def decode(mean16, scale16, pixels):
         return decoder.decode(family, mean16 / 16.0, scale16 / 16.0)
 
     try:
