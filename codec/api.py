@@ -5,8 +5,9 @@
     data = codec.encode(image, lossless=True)     # bit-exact
     pixels = codec.decode(data)                   # numpy uint8 (H, W), original size and polarity
 
-Quality levels 1-8 code only the latent (a few bytes); 9-14 add the residual layer
-(codec/residual.py) with max_error 16, 8, 4, 2, 1 and 0 (lossless). The batch forms run the networks
+Quality levels 1-8 code only the latent (a few bytes); 9-14 are exact to max_error 16, 8, 4, 2, 1
+and 0 (lossless) at the image's own size (codec/lossless.py; for 28x28 images also the MNIST-tuned
+residual layer, codec/residual.py, whichever file is smaller). The batch forms run the networks
 once over many images, so per-image Python overhead stays small.
 """
 
@@ -19,9 +20,10 @@ import numpy as np
 
 from .entropy import decode_symbols, encode_symbols
 from .errors import (NicError, NicFidelityError, NicFidelityWarning, NicFormatError,
-                     NicUsageError)
+                     NicInputError, NicUsageError)
 from .format import Header, pack, unpack
 from .images import Geometry, has_colour, prepare, read_sized, restore, to_grey
+from .lossless import MODE_NAMES, decode_exact_payload, exact_grey, exact_payload
 from .residual import SIZE, pixel_check, residual_payload
 from .runtime import Model, compression_models, installed_models, load_model, load_model_by_id
 
@@ -61,8 +63,9 @@ def encode(image, *, model: str = AUTO, quality: int | str | None = None,
         quality: "auto" or None (the cheapest level from the model's default up whose file
             decodes to what the input shows), or one of QUALITY_LEVELS (obeyed; warns if the
             file fails the fidelity check).
-        max_error: code every pixel within +-max_error grey levels (28x28 images, as given).
-        lossless: bit-exact (28x28 images), the same as max_error=0.
+        max_error: code every pixel within +-max_error grey levels, at the image's own size
+            (8-bit grey only: colour, alpha and 16-bit inputs are refused, NicInputError).
+        lossless: bit-exact, the same as max_error=0.
         strict: raise NicFidelityError instead of warning.
     Returns:
         The complete .nic file. Fidelity problems are reported as NicFidelityWarning.
@@ -139,7 +142,8 @@ def _encode_read(read: list, *, model: str = AUTO, quality: int | str | None = N
     inputs = [(pixels, notes) for pixels, notes, _ in read]
     if exact is not None:
         net = load_model(_default_model() if model == AUTO else model)
-        results = _encode_exact(net, [grey for grey, _ in inputs], exact)
+        results = _encode_exact(net, [_exact_pixels(pixels, notes) for pixels, notes in inputs],
+                                exact)
     else:
         results = _encode_checked(model, inputs, level, [size for _, _, size in read])
     for result, (_, notes) in zip(results, inputs):
@@ -211,27 +215,38 @@ def _max_error(quality, max_error, lossless) -> int | None:
     return None if quality in (None, AUTO) else RESIDUAL_LEVELS.get(_level(quality))
 
 
-def _encode_exact(net: Model, greys: list, max_error: int) -> list[Encoded]:
-    """Lossless and max_error files: the image as given (no normalising), 28x28 only."""
-    prepared = [prepare(to_grey(grey), net.input_size) for grey in greys]
-    for _, geometry in prepared:
-        if (geometry.width, geometry.height) != (SIZE, SIZE):
-            raise NicError(
-                f"max_error and lossless modes code 28x28 images; this one is "
-                f"{geometry.width}x{geometry.height}"
-            )
-    residual = _residual_model(net)
+def _exact_pixels(pixels, notes: list[str]) -> np.ndarray:
+    """Grey uint8 pixels that a lossless file can hold exactly, or NicInputError."""
+    reduced = [note for note in notes if "reduced" in note]
+    if reduced:
+        raise NicInputError(f"{reduced[0]}: lossless and max_error modes need every pixel")
+    return exact_grey(pixels)
+
+
+def _encode_exact(net: Model, greys: list[np.ndarray], max_error: int) -> list[Encoded]:
+    """Lossless and max_error files at each image's own size: the smallest of the version-3
+    modes (codec/lossless.py) and, for 28x28 images, the MNIST-tuned residual layer."""
+    level = {k: q for q, k in RESIDUAL_LEVELS.items()}.get(max_error)
+    files = [pack(Header(net.model_id, RESIDUAL_MODE + max_error, grey.shape[1], grey.shape[0],
+                         version=3), exact_payload(grey, max_error)) for grey in greys]
+    small = [i for i, grey in enumerate(greys) if grey.shape == (SIZE, SIZE)]
+    if small and net.residual is not None:
+        for i, data in zip(small, _residual_files(net, [greys[i] for i in small], max_error)):
+            files[i] = min(files[i], data, key=len)
+    return [Encoded(data, net.name, level, max_error=max_error) for data in files]
+
+
+def _residual_files(net: Model, greys: list[np.ndarray], max_error: int) -> list[bytes]:
+    """28x28 files of the MNIST-tuned residual layer on the network's x_hat (version 1 layout)."""
+    prepared = [prepare(grey, net.input_size) for grey in greys]
+    residual = net.residual
     images = np.stack([image for image, _ in prepared])
     table = net.tables[residual.base_quality]
     symbols = table.quantize(net.encode_latents(images))
     x_hats = net.decode_latents(table.dequantize(symbols))
-    level = {k: q for q, k in RESIDUAL_LEVELS.items()}.get(max_error)
-    results = []
-    for image, x_hat, row, (_, geometry) in zip(images, x_hats, symbols, prepared):
-        payload, _ = residual_payload(residual, image, x_hat, encode_symbols(row, table), max_error)
-        data = pack(_header(net, RESIDUAL_MODE + max_error, geometry), payload)
-        results.append(Encoded(data, net.name, level, max_error=max_error))
-    return results
+    return [pack(_header(net, RESIDUAL_MODE + max_error, geometry),
+                 residual_payload(residual, image, x_hat, encode_symbols(row, table), max_error)[0])
+            for image, x_hat, row, (_, geometry) in zip(images, x_hats, symbols, prepared)]
 
 
 def _encode_checked(model: str, inputs: list, level: int | None, sizes: list) -> list[Encoded]:
@@ -312,24 +327,35 @@ def decode_batch(files: Sequence, *, errors: str = "raise") -> list:
 
 def _decode_batch(files: list) -> list[np.ndarray]:
     parsed = [unpack(_file_bytes(data)) for data in files]
+    decoded = [_decode_exact(header, payload) if header.version == 3 else None
+               for header, payload in parsed]
     latents, nets, residuals = [], [], []
     for header, payload in parsed:
+        if header.version == 3:  # coded without the network: nothing to run
+            continue
         net = load_model_by_id(header.model_id)
         quality, latent_payload, residual_part = _split(net, header, payload)
         table = _level_table(net, quality, error=NicFormatError)
         latents.append(table.dequantize(decode_symbols(latent_payload, table)[None])[0])
         nets.append(net)
         residuals.append(residual_part)
-    decoded = [None] * len(parsed)
+    networked = [i for i, (header, _) in enumerate(parsed) if header.version != 3]
     for net in {id(n): n for n in nets}.values():  # one decoder run per model in the batch
-        rows = [i for i, n in enumerate(nets) if n is net]
-        images = net.decode_latents(np.stack([latents[i] for i in rows]))
-        for i, image in zip(rows, images):
-            header = parsed[i][0]
-            if residuals[i] is not None:
-                image = _decode_residual(net, header, image, residuals[i])
-            decoded[i] = restore(image, _geometry(header))
+        rows = [j for j, n in enumerate(nets) if n is net]
+        images = net.decode_latents(np.stack([latents[j] for j in rows]))
+        for j, image in zip(rows, images):
+            header = parsed[networked[j]][0]
+            if residuals[j] is not None:
+                image = _decode_residual(net, header, image, residuals[j])
+            decoded[networked[j]] = restore(image, _geometry(header))
     return decoded
+
+
+def _decode_exact(header: Header, payload: bytes) -> np.ndarray:
+    if header.quality < RESIDUAL_MODE or header.inverted or header.placement or header.levels:
+        raise NicFormatError("a version 3 file holds a residual layer at its own size only")
+    return decode_exact_payload(payload, header.width, header.height,
+                                header.quality - RESIDUAL_MODE)
 
 
 def _file_bytes(data) -> bytes:
@@ -385,6 +411,8 @@ def inspect(data) -> dict:
     # pixels only for a 28x28 image that was not normalised on the way in.
     as_given = (header.width, header.height) == (SIZE, SIZE) and header.levels is None \
         and header.placement is None
+    if header.version == 3:  # always coded at the image's own size
+        as_given = True
     if not residual or not as_given:
         mode = "lossy"
     else:
@@ -396,6 +424,7 @@ def inspect(data) -> dict:
         "mode": mode,
         "quality": _level_of(header.quality),
         "max_error": max_error,
+        "coding": _coding(header, payload),
         "width": header.width,
         "height": header.height,
         "inverted": header.inverted,
@@ -405,6 +434,15 @@ def inspect(data) -> dict:
         "header_bytes": len(data) - len(payload),  # header and check
         "payload_bytes": len(payload),
     }
+
+
+def _coding(header: Header, payload: bytes) -> str:
+    """How the pixels are coded: latent, residual (MNIST-tuned), or a version 3 mode."""
+    if header.quality < RESIDUAL_MODE:
+        return "latent"
+    if header.version < 3:
+        return "residual"
+    return MODE_NAMES.get(payload[0], "unknown") if payload else "unknown"
 
 
 def _level_of(quality_byte: int) -> int | None:

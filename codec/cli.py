@@ -608,6 +608,7 @@ class TrainTask(str, Enum):
 
 class BenchTask(str, Enum):
     rd = "rd"
+    lossless = "lossless"
     denoise = "denoise"
     sr = "sr"
 
@@ -749,7 +750,8 @@ def bench(
         "jpegxl-lossless, latent-raw, latent-npy (default: all).")
     ] = None,
     task: Annotated[BenchTask, typer.Option(
-        help="rd (rate-distortion), denoise (noise types vs filters) or sr (2x vs bicubic).")
+        help="rd (rate-distortion), denoise (noise types vs filters), sr (2x vs bicubic) or "
+        "lossless (grey images unlike MNIST vs PNG, WebP and JPEG XL lossless).")
     ] = BenchTask.rd,
 ) -> None:
     """Rate-distortion bench against JPEG, WebP, AVIF, JPEG XL, PNG: rd.json, rd.csv, rd.png.
@@ -764,6 +766,13 @@ def bench(
         unknown = [c.strip() for c in codecs.split(",") if c.strip() not in CODECS]
         if unknown:
             usage(f"unknown codec {', '.join(unknown)}: choose from {', '.join(CODECS)}")
+    if task == "lossless":
+        from .bench_lossless import print_lossless_report, run_lossless_bench
+
+        out = out or Path("bench-out") / "lossless"
+        print_lossless_report(run_lossless_bench(limit, out))
+        typer.echo(f"wrote {out}: lossless.json")
+        return
     if task != "rd":
         from .bench_restore import print_restore_report, run_restore_bench
 

@@ -21,6 +21,8 @@ __all__ = [
     "MAX_SIDE",
     "MAX_PIXELS",
     "MAX_PAYLOAD",
+    "MAX_PAYLOAD_V3",
+    "RESIDUAL_QUALITY",
     "DEFAULT_SIZE",
     "MIN_FILE_SIZE",
     "MIME_TYPE",
@@ -33,11 +35,16 @@ __all__ = [
 
 # A non-ASCII first byte, as in PNG, so a file mangled by a 7-bit text transfer fails the magic.
 MAGIC = b"\x89N"
-VERSION = 2  # the newest version this nic reads and writes
-VERSIONS = (1, 2)  # version 2 adds PLACEMENT and LEVELS; files without them are written as 1
+VERSION = 3  # the newest version this nic reads and writes
+# Version 2 adds PLACEMENT and LEVELS; version 3 a mode byte in residual payloads (any size,
+# coded without the network). A file is written in the oldest version that holds it.
+VERSIONS = (1, 2, 3)
 MAX_SIDE = 8192
 MAX_PIXELS = 16_777_216
 MAX_PAYLOAD = 1 << 20
+# Version 3 payloads may hold a whole image's pixels stored plainly, plus a few bytes.
+MAX_PAYLOAD_V3 = MAX_PIXELS + 64
+RESIDUAL_QUALITY = 128  # quality bytes 128..255: the residual layer (version 3 requires one)
 DEFAULT_SIZE = 28
 MIME_TYPE = "image/x-nic"
 EXTENSION = ".nic"
@@ -46,7 +53,7 @@ _FLAG_INVERTED = 0x1
 _FLAG_GEOMETRY = 0x2
 _FLAG_PLACEMENT = 0x4  # version 2
 _FLAG_LEVELS = 0x8  # version 2
-_FLAGS_RESERVED = {1: 0xC, 2: 0x0}
+_FLAGS_RESERVED = {1: 0xC, 2: 0x0, 3: 0x0}
 MAX_PLACEMENT = 4 * MAX_SIDE  # bound of the placement square's side and offsets
 _FIXED_SIZE = 5  # magic, version/flags, model id, quality
 _CHECK_SIZE = 2
@@ -69,6 +76,9 @@ class Header:
     # whole image fitted into it. (paper, ink): the grey levels of model values 0 and 255.
     placement: tuple[int, int, int] | None = None
     levels: tuple[int, int] | None = None
+    # None: the oldest version that holds the fields above. 3 is chosen by the writer: a
+    # residual-mode payload that begins with a mode byte (docs/FORMAT.md).
+    version: int | None = None
 
     def __post_init__(self) -> None:
         _check_int("model id", self.model_id, 1, 255)
@@ -85,11 +95,22 @@ class Header:
             _check_placement(self.placement, self.width, self.height)
         if self.levels is not None:
             _check_levels(self.levels, self.inverted)
+        object.__setattr__(self, "version", self._checked_version())
 
-    @property
-    def version(self) -> int:
-        """The oldest format version that can hold this header: older readers keep working."""
-        return 2 if self.placement is not None or self.levels is not None else 1
+    def _checked_version(self) -> int:
+        """The version asked for, or the oldest that holds the fields: older readers keep working."""
+        oldest = 2 if self.placement is not None or self.levels is not None else 1
+        if self.version is None:
+            return oldest
+        if self.version not in VERSIONS:
+            raise NicFormatError(_unsupported(self.version))
+        if self.version == 3 and self.quality < RESIDUAL_QUALITY:
+            raise NicFormatError("non-canonical version: a file without a residual layer is "
+                                 "version 1 or 2")
+        if self.version < oldest or (self.version == 2 and oldest == 1):
+            raise NicFormatError("non-canonical version: a file without placement or levels is "
+                                 "version 1")
+        return self.version
 
     @property
     def has_geometry(self) -> bool:
@@ -205,8 +226,9 @@ def pack(header: Header, payload: bytes) -> bytes:
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise NicFormatError(f"payload must be bytes, got {type(payload).__name__}")
     payload = bytes(payload)
-    if len(payload) > MAX_PAYLOAD:
-        raise NicFormatError(f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD}")
+    limit = _payload_limit(header.version)
+    if len(payload) > limit:
+        raise NicFormatError(f"payload of {len(payload)} bytes exceeds the limit of {limit}")
     out = _fields(header)
     out += _encode_varint(len(payload)) + payload
     out += binascii.crc_hqx(out, 0).to_bytes(2, "big")
@@ -256,6 +278,8 @@ def _parse_fields(view: memoryview) -> tuple[Header, bytes]:
         raise NicFormatError(f"reserved flag bits are set (flags 0x{flags:x})")
     if version == 2 and not flags & (_FLAG_PLACEMENT | _FLAG_LEVELS):
         raise NicFormatError("non-canonical version: a file without placement or levels is version 1")
+    if version == 3 and view[4] < RESIDUAL_QUALITY:
+        raise NicFormatError("non-canonical version: a file without a residual layer is version 1 or 2")
     body = view[:-_CHECK_SIZE]
     if view[3] == 0:
         raise NicFormatError("model id 0 is invalid (must be 1..255)")
@@ -275,11 +299,11 @@ def _parse_fields(view: memoryview) -> tuple[Header, bytes]:
         if pos + 2 > len(body):
             raise NicFormatError(f"{_TRUNCATED}: it ends inside the levels field")
         levels, pos = (body[pos], body[pos + 1]), pos + 2
-    size, pos = _decode_varint(body, pos, "payload length", MAX_PAYLOAD)
+    size, pos = _decode_varint(body, pos, "payload length", _payload_limit(version))
     if pos + size != len(body):
         raise NicFormatError(_size_mismatch(pos + size + _CHECK_SIZE, len(view)))
     header = Header(view[3], view[4], width, height, inverted=bool(flags & _FLAG_INVERTED),
-                    placement=placement, levels=levels)
+                    placement=placement, levels=levels, version=version)
     return header, bytes(body[pos:])
 
 
@@ -288,6 +312,10 @@ def _read_placement(body: memoryview, pos: int) -> tuple[tuple[int, int, int], i
     top, pos = _decode_varint(body, pos, "placement top", 2 * MAX_PLACEMENT)
     side, pos = _decode_varint(body, pos, "placement side", MAX_PLACEMENT)
     return (_unzigzag(left), _unzigzag(top), side), pos
+
+
+def _payload_limit(version: int) -> int:
+    return MAX_PAYLOAD_V3 if version == 3 else MAX_PAYLOAD
 
 
 def _unsupported(version: int) -> str:
@@ -323,9 +351,9 @@ def _framed_size(view: memoryview) -> int:
     if view[2] & _FLAG_GEOMETRY:
         _, pos = _decode_varint(view, pos, "width", MAX_SIDE)
         _, pos = _decode_varint(view, pos, "height", MAX_SIDE)
-    if view[2] >> 4 == 2 and view[2] & _FLAG_PLACEMENT:
+    if view[2] >> 4 >= 2 and view[2] & _FLAG_PLACEMENT:
         _, pos = _read_placement(view, pos)
-    if view[2] >> 4 == 2 and view[2] & _FLAG_LEVELS:
+    if view[2] >> 4 >= 2 and view[2] & _FLAG_LEVELS:
         pos += 2
-    size, pos = _decode_varint(view, pos, "payload length", MAX_PAYLOAD)
+    size, pos = _decode_varint(view, pos, "payload length", _payload_limit(view[2] >> 4))
     return pos + size + _CHECK_SIZE

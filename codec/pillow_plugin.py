@@ -8,11 +8,11 @@ size and mode, and a Python decoder runs the codec when the pixels are needed. S
 from PIL import Image, ImageFile
 
 from .errors import NicError, NicFormatError
-from .format import EXTENSION, MAGIC, MAX_PAYLOAD, MIME_TYPE, unpack
+from .format import EXTENSION, MAGIC, MAX_PAYLOAD_V3, MIME_TYPE, unpack
 
 __all__ = ["NicImageFile"]
 
-_MAX_FILE = MAX_PAYLOAD + 64  # the largest valid file, with room for every header field
+_MAX_FILE = MAX_PAYLOAD_V3 + 64  # the largest valid file, with room for every header field
 
 
 def _accept(prefix: bytes) -> bool:

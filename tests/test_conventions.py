@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import codec
 from codec.cli import app
-from codec.runtime import forget_models, installed_models, weights_root
+from codec.runtime import installed_models, weights_root
 from conftest import REPO
 
 runner = CliRunner()

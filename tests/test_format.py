@@ -169,11 +169,11 @@ def test_corruption_message_is_clear():
 # --- crafted invalid fields (correct CRC) ------------------------------------------------
 
 
-@pytest.mark.parametrize("version", [0, 3, 15])
+@pytest.mark.parametrize("version", [0, 4, 15])
 def test_unknown_version_is_named(version):
     error = _rejects(_raw(MAGIC, version << 4, 1, 1, 0))
     assert str(error).startswith(f"unsupported .nic format version {version}")
-    assert "this nic reads versions 1 to 2" in str(error)
+    assert "this nic reads versions 1 to 3" in str(error)
     assert ("newer nic" in str(error)) is (version > VERSION)
 
 
@@ -186,6 +186,25 @@ def test_headers_without_placement_or_levels_are_written_as_version_1():
     # Readers from before version 2 keep reading every file that does not need it.
     assert [data[2] >> 4 for data in FILES] == [1] * 7 + [2] * 3
     _rejects(_raw(MAGIC, 0x20, 1, 1, 0), "^non-canonical version")
+
+
+def test_version_3_is_chosen_by_the_writer_for_residual_payloads_only():
+    data = pack(Header(1, 128, width=3, height=7, version=3), b"\x00")
+    assert data[:-2] == bytes([0x89, 0x4E, 0x32, 1, 128, 3, 7, 1, 0])
+    assert unpack(data) == (Header(1, 128, width=3, height=7, version=3), b"\x00")
+    assert unpack(pack(Header(1, 128), b""))[0].version == 1  # the old residual layout
+    _rejects(_raw(MAGIC, 0x30, 1, 5, 0), "^non-canonical version: a file without a residual layer")
+    with pytest.raises(NicFormatError, match="^non-canonical version"):
+        Header(1, 5, version=3)
+
+
+def test_version_3_payloads_may_hold_a_whole_image():
+    # A stored image of MAX_PAYLOAD pixels and its mode byte: too long for versions 1 and 2.
+    header = Header(1, 128, width=1024, height=1024, version=3)
+    payload = bytes(MAX_PAYLOAD + 1)
+    assert unpack(pack(header, payload)) == (header, payload)
+    with pytest.raises(NicFormatError, match="exceeds the limit"):
+        pack(Header(1, 128, width=1024, height=1024), payload)
 
 
 def test_version_2_fields_are_laid_out_as_the_spec_says():
@@ -352,7 +371,7 @@ def test_arbitrary_bytes_raise_only_format_errors(data):
 
 
 @SETTINGS
-@given(st.integers(0, 15), st.sampled_from([0x10, 0x20]), st.binary(max_size=60))
+@given(st.integers(0, 15), st.sampled_from([0x10, 0x20, 0x30]), st.binary(max_size=60))
 def test_arbitrary_fields_after_the_magic_raise_only_format_errors(flags, version, tail):
     # With a correct CRC, random bytes get past the integrity check into the field checks.
     _accepts_only_canonical(_raw(MAGIC, version | flags, tail))
