@@ -250,6 +250,60 @@ def _residual_files(net: Model, greys: list[np.ndarray], max_error: int) -> list
 
 
 def _encode_checked(model: str, inputs: list, level: int | None, sizes: list) -> list[Encoded]:
+    """Latent files: colour images to the colour model (when named, or for auto when one is
+    installed), the rest to the grey models, checked for fidelity."""
+    colour = _colour_rows(model, inputs)
+    results = [None] * len(inputs)
+    grey_rows = [i for i in range(len(inputs)) if i not in colour]
+    if grey_rows:
+        coded = _encode_grey(model, [inputs[i] for i in grey_rows], level, [sizes[i] for i in grey_rows])
+        for i, result in zip(grey_rows, coded):
+            results[i] = result
+    for net in {id(n): n for n in colour.values()}.values():
+        rows = [i for i, n in colour.items() if n is net]
+        coded = _colour_files(net, [inputs[i][0] for i in rows], level, [sizes[i] for i in rows])
+        for i, result in zip(rows, coded):
+            results[i] = result
+    return results
+
+
+def _colour_rows(model: str, inputs: list) -> dict[int, Model]:
+    """{index: colour model} of the images the colour model codes."""
+    if model != AUTO:
+        net = load_model(model)
+        return {i: net for i in range(len(inputs))} if net.channels == 3 else {}
+    names = [n for n in compression_models()
+             if installed_models()[n].get("channels", 1) == 3 and _shipped(installed_models()[n])]
+    if not names:
+        return {}
+    net = load_model(names[0])
+    return {i: net for i, (pixels, _) in enumerate(inputs) if has_colour(pixels)}
+
+
+def _colour_files(net: Model, images: list, level: int | None, sizes: list) -> list[Encoded]:
+    """Files of the colour model: each image fitted whole into its field (codec/colour.py)."""
+    from .colour import prepare_rgb, to_rgb
+
+    quality = level or net.default_quality
+    table = _level_table(net, quality)
+    rgbs = [to_rgb(image) for image in images]
+    symbols = table.quantize(net.encode_latents(np.stack([prepare_rgb(rgb, net.input_size)
+                                                          for rgb in rgbs])))
+    results = []
+    for row, rgb, size in zip(symbols, rgbs, sizes):
+        width, height = size or (rgb.shape[1], rgb.shape[0])
+        header = Header(net.model_id, quality, width, height, channels=3)
+        result = Encoded(pack(header, encode_symbols(row, table)), net.name, quality)
+        if max(width, height) > net.input_size:
+            side = net.input_size
+            result.warnings.append(
+                f"model {net.name!r} keeps a {side}x{side} colour thumbnail: this {width}x{height} "
+                "image's detail is lost; for photos use WebP, AVIF or JPEG XL")
+        results.append(result)
+    return results
+
+
+def _encode_grey(model: str, inputs: list, level: int | None, sizes: list) -> list[Encoded]:
     """Latent files, checked for fidelity: auto escalates, an explicit level warns."""
     greys = [to_grey(pixels) for pixels, _ in inputs]
     nets = _choose_models(greys) if model == AUTO else [load_model(model)] * len(greys)
@@ -345,6 +399,11 @@ def _decode_batch(files: list) -> list[np.ndarray]:
         images = net.decode_latents(np.stack([latents[j] for j in rows]))
         for j, image in zip(rows, images):
             header = parsed[networked[j]][0]
+            if header.channels == 3:
+                from .colour import restore_rgb
+
+                decoded[networked[j]] = restore_rgb(image, header.width, header.height)
+                continue
             if residuals[j] is not None:
                 image = _decode_residual(net, header, image, residuals[j])
             decoded[networked[j]] = restore(image, _geometry(header))
@@ -379,6 +438,8 @@ def _split(net: Model, header: Header, payload: bytes):
     """(lossy quality, latent payload, residual body + pixel check or None) of one file."""
     if header.quality < RESIDUAL_MODE:
         return header.quality, payload, None
+    if header.channels == 3:
+        raise NicFormatError("colour residual coding is not supported")
     residual = _residual_model(net, error=NicFormatError)
     if len(payload) < 3 or payload[0] + 3 > len(payload):
         raise NicFormatError("residual-mode payload is too short")
@@ -427,6 +488,7 @@ def inspect(data) -> dict:
         "coding": _coding(header, payload),
         "width": header.width,
         "height": header.height,
+        "channels": header.channels,
         "inverted": header.inverted,
         "placement": list(header.placement) if header.placement else None,
         "levels": list(header.levels) if header.levels else None,

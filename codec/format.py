@@ -18,10 +18,12 @@ __all__ = [
     "MAGIC",
     "VERSION",
     "VERSIONS",
+    "CHANNELS",
     "MAX_SIDE",
     "MAX_PIXELS",
     "MAX_PAYLOAD",
     "MAX_PAYLOAD_V3",
+    "MAX_PAYLOAD_V4",
     "RESIDUAL_QUALITY",
     "DEFAULT_SIZE",
     "MIN_FILE_SIZE",
@@ -35,17 +37,21 @@ __all__ = [
 
 # A non-ASCII first byte, as in PNG, so a file mangled by a 7-bit text transfer fails the magic.
 MAGIC = b"\x89N"
-VERSION = 3  # the newest version this nic reads and writes
+VERSION = 4  # the newest version this nic reads and writes
 # Version 2 adds PLACEMENT and LEVELS; version 3 a mode byte in residual payloads (any size,
 # coded without the network). A file is written in the oldest version that holds it.
-VERSIONS = (1, 2, 3)
+# Version 4 adds a channels byte: colour (RGB) images.
+VERSIONS = (1, 2, 3, 4)
+CHANNELS = (1, 3)  # grey, RGB
 MAX_SIDE = 8192
 MAX_PIXELS = 16_777_216
 MAX_PAYLOAD = 1 << 20
 # Version 3 payloads may hold a whole image's pixels stored plainly, plus a few bytes.
 MAX_PAYLOAD_V3 = MAX_PIXELS + 64
+MAX_PAYLOAD_V4 = 3 * MAX_PIXELS + 64  # the same for three channels
 RESIDUAL_QUALITY = 128  # quality bytes 128..255: the residual layer (version 3 requires one)
 DEFAULT_SIZE = 28
+DEFAULT_COLOUR_SIZE = 32
 MIME_TYPE = "image/x-nic"
 EXTENSION = ".nic"
 
@@ -53,7 +59,7 @@ _FLAG_INVERTED = 0x1
 _FLAG_GEOMETRY = 0x2
 _FLAG_PLACEMENT = 0x4  # version 2
 _FLAG_LEVELS = 0x8  # version 2
-_FLAGS_RESERVED = {1: 0xC, 2: 0x0, 3: 0x0}
+_FLAGS_RESERVED = {1: 0xC, 2: 0x0, 3: 0x0, 4: 0xC}  # colour images are not normalised
 MAX_PLACEMENT = 4 * MAX_SIDE  # bound of the placement square's side and offsets
 _FIXED_SIZE = 5  # magic, version/flags, model id, quality
 _CHECK_SIZE = 2
@@ -76,6 +82,7 @@ class Header:
     # whole image fitted into it. (paper, ink): the grey levels of model values 0 and 255.
     placement: tuple[int, int, int] | None = None
     levels: tuple[int, int] | None = None
+    channels: int = 1  # 3: RGB, version 4
     # None: the oldest version that holds the fields above. 3 is chosen by the writer: a
     # residual-mode payload that begins with a mode byte (docs/FORMAT.md).
     version: int | None = None
@@ -95,13 +102,18 @@ class Header:
             _check_placement(self.placement, self.width, self.height)
         if self.levels is not None:
             _check_levels(self.levels, self.inverted)
+        _check_channels(self)
         object.__setattr__(self, "version", self._checked_version())
 
     def _checked_version(self) -> int:
         """The version asked for, or the oldest that holds the fields: older readers keep working."""
         oldest = 2 if self.placement is not None or self.levels is not None else 1
+        if self.channels == 3:
+            oldest = 4
         if self.version is None:
             return oldest
+        if (self.version == 4) != (self.channels == 3):
+            raise NicFormatError("version 4 is for colour images and colour images are version 4")
         if self.version not in VERSIONS:
             raise NicFormatError(_unsupported(self.version))
         if self.version == 3 and self.quality < RESIDUAL_QUALITY:
@@ -114,8 +126,8 @@ class Header:
 
     @property
     def has_geometry(self) -> bool:
-        """Whether the size differs from the default 28x28 and so must be stored."""
-        return (self.width, self.height) != (DEFAULT_SIZE, DEFAULT_SIZE)
+        """Whether the size differs from the default (28x28 grey, 32x32 colour) and so must be stored."""
+        return (self.width, self.height) != _default_size(self.channels)
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:
@@ -124,6 +136,19 @@ def _check_int(name: str, value: object, low: int, high: int) -> None:
         raise NicFormatError(f"{name} must be an int, got {type(value).__name__}")
     if not low <= value <= high:
         raise NicFormatError(f"{name} must be in {low}..{high}, got {value}")
+
+
+def _default_size(channels: int) -> tuple[int, int]:
+    """The size a file without GEOMETRY has: the grey models' 28x28, the colour model's 32x32."""
+    side = DEFAULT_COLOUR_SIZE if channels == 3 else DEFAULT_SIZE
+    return side, side
+
+
+def _check_channels(header: "Header") -> None:
+    if header.channels not in CHANNELS or isinstance(header.channels, bool):
+        raise NicFormatError(f"channels must be 1 or 3, got {header.channels!r}")
+    if header.channels == 3 and (header.placement or header.levels or header.inverted):
+        raise NicFormatError("a colour image has no placement, levels or inversion")
 
 
 def _check_placement(placement, width: int, height: int) -> None:
@@ -201,6 +226,8 @@ def _fields(header: Header) -> bytearray:
     """Every header byte before the payload length."""
     out = bytearray(MAGIC)
     out += bytes([(header.version << 4) | _flags(header), header.model_id, header.quality])
+    if header.version == 4:
+        out.append(header.channels)
     if header.has_geometry:
         out += _encode_varint(header.width) + _encode_varint(header.height)
     if header.placement is not None:
@@ -285,13 +312,22 @@ def _parse_fields(view: memoryview) -> tuple[Header, bytes]:
         raise NicFormatError("model id 0 is invalid (must be 1..255)")
     if view[4] == 0:
         raise NicFormatError("quality 0 is invalid (must be 1..255)")
-    width = height = DEFAULT_SIZE
-    pos = _FIXED_SIZE
+    pos, channels = _FIXED_SIZE, 1
+    if version == 4:
+        if pos >= len(body):
+            raise NicFormatError(f"{_TRUNCATED}: it ends inside the channels field")
+        channels, pos = body[pos], pos + 1
+        if channels != 3:
+            raise NicFormatError(f"channels {channels} is invalid in version 4 (must be 3)")
+        if flags & _FLAG_INVERTED:
+            raise NicFormatError("a colour image cannot be inverted")
+    width, height = _default_size(channels)
     if flags & _FLAG_GEOMETRY:
         width, pos = _decode_varint(body, pos, "width", MAX_SIDE)
         height, pos = _decode_varint(body, pos, "height", MAX_SIDE)
-        if (width, height) == (DEFAULT_SIZE, DEFAULT_SIZE):
-            raise NicFormatError("non-canonical geometry: a 28x28 image must omit the width and height fields")
+        if (width, height) == _default_size(channels):
+            raise NicFormatError(f"non-canonical geometry: a {width}x{height} image must omit the "
+                                 "width and height fields")
     placement = levels = None
     if flags & _FLAG_PLACEMENT:
         placement, pos = _read_placement(body, pos)
@@ -303,7 +339,7 @@ def _parse_fields(view: memoryview) -> tuple[Header, bytes]:
     if pos + size != len(body):
         raise NicFormatError(_size_mismatch(pos + size + _CHECK_SIZE, len(view)))
     header = Header(view[3], view[4], width, height, inverted=bool(flags & _FLAG_INVERTED),
-                    placement=placement, levels=levels, version=version)
+                    placement=placement, levels=levels, channels=channels, version=version)
     return header, bytes(body[pos:])
 
 
@@ -315,7 +351,7 @@ def _read_placement(body: memoryview, pos: int) -> tuple[tuple[int, int, int], i
 
 
 def _payload_limit(version: int) -> int:
-    return MAX_PAYLOAD_V3 if version == 3 else MAX_PAYLOAD
+    return {3: MAX_PAYLOAD_V3, 4: MAX_PAYLOAD_V4}.get(version, MAX_PAYLOAD)
 
 
 def _unsupported(version: int) -> str:

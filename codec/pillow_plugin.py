@@ -8,11 +8,11 @@ size and mode, and a Python decoder runs the codec when the pixels are needed. S
 from PIL import Image, ImageFile
 
 from .errors import NicError, NicFormatError
-from .format import EXTENSION, MAGIC, MAX_PAYLOAD_V3, MIME_TYPE, unpack
+from .format import EXTENSION, MAGIC, MAX_PAYLOAD_V4, MIME_TYPE, unpack
 
 __all__ = ["NicImageFile"]
 
-_MAX_FILE = MAX_PAYLOAD_V3 + 64  # the largest valid file, with room for every header field
+_MAX_FILE = MAX_PAYLOAD_V4 + 64  # the largest valid file, with room for every header field
 
 
 def _accept(prefix: bytes) -> bool:
@@ -30,7 +30,7 @@ class NicImageFile(ImageFile.ImageFile):
         except NicFormatError as error:
             raise SyntaxError(f"not a valid .nic file: {error}") from None
         self._size = (header.width, header.height)
-        self._mode = "L"
+        self._mode = "RGB" if header.channels == 3 else "L"
         self.info["nic_quality"] = header.quality
         self.info["nic_model_id"] = header.model_id
         self.tile = [ImageFile._Tile("nic", (0, 0, *self._size), 0)]

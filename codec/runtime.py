@@ -215,6 +215,16 @@ class Model:
         return self.card.get("input_size", 28)
 
     @property
+    def channels(self) -> int:
+        """1 for the grey models, 3 for the colour (RGB) model."""
+        return self.card.get("channels", 1)
+
+    @property
+    def output_size(self) -> int:
+        """Side of the square the decoder draws: 28 for the grey models, 32 for colour."""
+        return 32 if self.channels == 3 else 28
+
+    @property
     def tables(self) -> EntropyTables:
         if "tables" not in self._loaded:
             data = _read_checked(self.folder, "entropy.npz", self.card)
@@ -239,8 +249,10 @@ class Model:
         return self._loaded[part]
 
     def encode_latents(self, images: np.ndarray) -> np.ndarray:
-        """Model images uint8 (N, S, S), S = input_size -> posterior means float32 (N, D)."""
-        pixels = (images.astype(np.float32) / 255.0)[..., None]
+        """Model images uint8 (N, S, S) or (N, S, S, 3), S = input_size -> posterior means
+        float32 (N, D)."""
+        pixels = images.astype(np.float32) / 255.0
+        pixels = pixels if self.channels == 3 else pixels[..., None]
         return self._network("encoder")(pixels)
 
     @property
@@ -254,9 +266,12 @@ class Model:
         return self._network("classifier")(pixels)
 
     def decode_latents(self, latents: np.ndarray) -> np.ndarray:
-        """Latents float32 (N, D) -> decoded images uint8 (N, 28, 28)."""
+        """Latents float32 (N, D) -> decoded images uint8 (N, 28, 28), or (N, 32, 32, 3) colour."""
+        side = self.output_size
+        if not len(latents):
+            return np.zeros((0, side, side) + ((3,) if self.channels == 3 else ()), np.uint8)
         pixels = self._network("decoder")(latents.astype(np.float32))
-        return to_uint8(pixels[..., 0]) if len(latents) else np.zeros((0, 28, 28), np.uint8)
+        return to_uint8(pixels if self.channels == 3 else pixels[..., 0])
 
 
 @contextmanager

@@ -169,11 +169,11 @@ def test_corruption_message_is_clear():
 # --- crafted invalid fields (correct CRC) ------------------------------------------------
 
 
-@pytest.mark.parametrize("version", [0, 4, 15])
+@pytest.mark.parametrize("version", [0, 5, 15])
 def test_unknown_version_is_named(version):
     error = _rejects(_raw(MAGIC, version << 4, 1, 1, 0))
     assert str(error).startswith(f"unsupported .nic format version {version}")
-    assert "this nic reads versions 1 to 3" in str(error)
+    assert "this nic reads versions 1 to 4" in str(error)
     assert ("newer nic" in str(error)) is (version > VERSION)
 
 
@@ -453,3 +453,41 @@ def test_spec_lists_every_error_message_prefix():
                 "levels carry the polarity"]
     for prefix in prefixes:
         assert prefix in spec, prefix
+
+
+# --- version 4: colour ---------------------------------------------------------------------
+
+
+def test_a_colour_file_is_version_4_with_a_channels_byte_and_32x32_by_default():
+    data = pack(Header(11, 5, 32, 32, channels=3), b"abc")
+    assert data == _raw(MAGIC, 0x40, 11, 5, 3, 3, b"abc")
+    header, payload = unpack(data)
+    assert (header.version, header.channels, header.width, header.height) == (4, 3, 32, 32)
+    assert payload == b"abc"
+    other = unpack(pack(Header(11, 5, 28, 28, channels=3), b""))[0]
+    assert (other.width, other.height) == (28, 28)  # 28x28 colour stores its size
+
+
+def test_a_grey_file_never_becomes_version_4():
+    assert unpack(pack(Header(1, 5), b"x"))[0].version == 1
+    with pytest.raises(NicFormatError, match="version 4 is for colour"):
+        Header(1, 5, version=4)
+    with pytest.raises(NicFormatError, match="version 4 is for colour"):
+        Header(11, 5, 32, 32, channels=3, version=3)
+
+
+@pytest.mark.parametrize("channels", [0, 1, 2, 4, 255])
+def test_version_4_accepts_three_channels_only(channels):
+    _rejects(_raw(MAGIC, 0x40, 11, 5, channels, 0), f"^channels {channels} is invalid")
+    if channels not in (1,):
+        with pytest.raises(NicFormatError, match="channels must be 1 or 3"):
+            Header(11, 5, channels=channels)
+
+
+@pytest.mark.parametrize("flags", [0x1, 0x4, 0x8])
+def test_colour_files_have_no_inversion_placement_or_levels(flags):
+    _rejects(_raw(MAGIC, 0x40 | flags, 11, 5, 3, 0))
+
+
+def test_a_colour_file_cut_before_its_channels_byte_is_truncated():
+    _rejects(_raw(MAGIC, 0x40, 11, 5), "truncated")
