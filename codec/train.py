@@ -289,8 +289,7 @@ def _write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain) -> dict:
         _build_residual(out, card, x_plain)
         card["fingerprints"] = fingerprints(out)
     coded = x_val[:VALIDATION_CODED]
-    if card.get("channels", 1) == 1 or _colour_codec_ready():
-        card["validation"] = _validate(out, card, _task_inputs(task, coded, seed + 1), coded)
+    card["validation"] = _validate(out, card, _task_inputs(task, coded, seed + 1), coded)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
 
@@ -304,12 +303,6 @@ def _build_residual(out: Path, card: dict, images: np.ndarray) -> None:
     with _installed(out, card):
         x_hat = np.stack(decode_batch(encode_batch(images, model=card["name"], quality=base)))
     build_residual_model(images, x_hat, base).save(out / "residual.npz")
-
-
-def _colour_codec_ready() -> bool:
-    from . import api
-
-    return hasattr(api, "COLOUR")
 
 
 def _validate(out: Path, card: dict, inputs: np.ndarray, targets: np.ndarray) -> dict:
