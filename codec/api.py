@@ -216,19 +216,27 @@ def _max_error(quality, max_error, lossless) -> int | None:
 
 
 def _exact_pixels(pixels, notes: list[str]) -> np.ndarray:
-    """Grey uint8 pixels that a lossless file can hold exactly, or NicInputError."""
+    """Grey uint8 (H, W) or colour (H, W, 3) pixels that a lossless file can hold exactly,
+    or NicInputError."""
+    from .colour import exact_rgb
+
     reduced = [note for note in notes if "reduced" in note]
     if reduced:
         raise NicInputError(f"{reduced[0]}: lossless and max_error modes need every pixel")
-    return exact_grey(pixels)
+    rgb = exact_rgb(pixels)
+    return exact_grey(pixels) if rgb is None else rgb
 
 
 def _encode_exact(net: Model, greys: list[np.ndarray], max_error: int) -> list[Encoded]:
     """Lossless and max_error files at each image's own size: the smallest of the version-3
     modes (codec/lossless.py) and, for 28x28 images, the MNIST-tuned residual layer."""
+    from .colour import colour_payload
+
     level = {k: q for q, k in RESIDUAL_LEVELS.items()}.get(max_error)
     files = [pack(Header(net.model_id, RESIDUAL_MODE + max_error, grey.shape[1], grey.shape[0],
-                         version=3), exact_payload(grey, max_error)) for grey in greys]
+                         version=3), exact_payload(grey, max_error)) if grey.ndim == 2 else
+             pack(Header(net.model_id, RESIDUAL_MODE + max_error, grey.shape[1], grey.shape[0],
+                         channels=3), colour_payload(grey, max_error)) for grey in greys]
     small = [i for i, grey in enumerate(greys) if grey.shape == (SIZE, SIZE)]
     if small and net.residual is not None:
         for i, data in zip(small, _residual_files(net, [greys[i] for i in small], max_error)):
@@ -381,11 +389,11 @@ def decode_batch(files: Sequence, *, errors: str = "raise") -> list:
 
 def _decode_batch(files: list) -> list[np.ndarray]:
     parsed = [unpack(_file_bytes(data)) for data in files]
-    decoded = [_decode_exact(header, payload) if header.version == 3 else None
+    decoded = [_decode_exact(header, payload) if _exact_file(header) else None
                for header, payload in parsed]
     latents, nets, residuals = [], [], []
     for header, payload in parsed:
-        if header.version == 3:  # coded without the network: nothing to run
+        if _exact_file(header):  # coded without the network: nothing to run
             continue
         net = load_model_by_id(header.model_id)
         quality, latent_payload, residual_part = _split(net, header, payload)
@@ -393,7 +401,7 @@ def _decode_batch(files: list) -> list[np.ndarray]:
         latents.append(table.dequantize(decode_symbols(latent_payload, table)[None])[0])
         nets.append(net)
         residuals.append(residual_part)
-    networked = [i for i, (header, _) in enumerate(parsed) if header.version != 3]
+    networked = [i for i, (header, _) in enumerate(parsed) if not _exact_file(header)]
     for net in {id(n): n for n in nets}.values():  # one decoder run per model in the batch
         rows = [j for j, n in enumerate(nets) if n is net]
         images = net.decode_latents(np.stack([latents[j] for j in rows]))
@@ -410,9 +418,20 @@ def _decode_batch(files: list) -> list[np.ndarray]:
     return decoded
 
 
+def _exact_file(header: Header) -> bool:
+    """Version 3 files, and colour files with a residual quality: the pixels at their own size,
+    coded without the network."""
+    return header.version == 3 or (header.version == 4 and header.quality >= RESIDUAL_MODE)
+
+
 def _decode_exact(header: Header, payload: bytes) -> np.ndarray:
     if header.quality < RESIDUAL_MODE or header.inverted or header.placement or header.levels:
         raise NicFormatError("a version 3 file holds a residual layer at its own size only")
+    if header.channels == 3:
+        from .colour import decode_colour_payload
+
+        return decode_colour_payload(payload, header.width, header.height,
+                                     header.quality - RESIDUAL_MODE)
     return decode_exact_payload(payload, header.width, header.height,
                                 header.quality - RESIDUAL_MODE)
 
@@ -472,7 +491,7 @@ def inspect(data) -> dict:
     # pixels only for a 28x28 image that was not normalised on the way in.
     as_given = (header.width, header.height) == (SIZE, SIZE) and header.levels is None \
         and header.placement is None
-    if header.version == 3:  # always coded at the image's own size
+    if _exact_file(header):  # always coded at the image's own size
         as_given = True
     if not residual or not as_given:
         mode = "lossy"
@@ -504,6 +523,8 @@ def _coding(header: Header, payload: bytes) -> str:
         return "latent"
     if header.version < 3:
         return "residual"
+    if header.channels == 3:
+        return "colour planes: " + ("G, R-G, B-G" if payload[:1] == b"\x01" else "R, G, B")
     return MODE_NAMES.get(payload[0], "unknown") if payload else "unknown"
 
 

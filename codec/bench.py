@@ -92,8 +92,12 @@ class Codec:
         raise NotImplementedError
 
 
+COLOUR_DATASETS = ("cifar",)  # images (N, H, W, 3): coded and measured in RGB
+
+
 class PillowCodec(Codec):
-    """A Pillow format: grey images saved in mode L (Pillow converts where a format needs to)."""
+    """A Pillow format: grey images saved in mode L (Pillow converts where a format needs to),
+    colour ones in RGB."""
 
     format = ""
 
@@ -111,12 +115,17 @@ class PillowCodec(Codec):
         files = []
         for image in images:
             buffer = io.BytesIO()
-            Image.fromarray(image, "L").save(buffer, format=self.format, **options)
+            Image.fromarray(image, _mode(image)).save(buffer, format=self.format, **options)
             files.append(buffer.getvalue())
         return files
 
     def decode(self, files, setting):
-        return np.stack([np.asarray(Image.open(io.BytesIO(data)).convert("L")) for data in files])
+        mode = "RGB" if self.dataset in COLOUR_DATASETS else "L"
+        return np.stack([np.asarray(Image.open(io.BytesIO(data)).convert(mode)) for data in files])
+
+
+def _mode(image: np.ndarray) -> str:
+    return "RGB" if image.ndim == 3 else "L"
 
 
 @register

@@ -45,3 +45,81 @@ def _resized(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     shrinking = size[0] <= width and size[1] <= height
     resample = Image.Resampling.BOX if shrinking else Image.Resampling.BICUBIC
     return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize(size, resample)).copy()
+
+
+# --- colour lossless and max-error: three grey planes, each coded by codec/lossless.py ------
+
+# How the three planes derive from R, G, B. Lossless uses WebP's "subtract green": G, and R and
+# B as differences from G (offset by 128, modulo 256, so exactly invertible), which removes most
+# of what the channels share. With a max error each channel is coded on its own, so that every
+# channel, not only G, stays within the bound.
+PLANES_RGB, PLANES_SUBTRACT_GREEN = 0, 1
+
+
+def exact_rgb(image) -> np.ndarray | None:
+    """The RGB uint8 (H, W, 3) pixels of an opaque 8-bit colour image, or None for anything
+    else (grey images go to the grey coder, which refuses what neither can keep)."""
+    from .lossless import _pil_pixels
+
+    if isinstance(image, Image.Image):
+        try:
+            image = _pil_pixels(image)
+        except Exception:  # noqa: BLE001 - the grey path names the problem
+            return None
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
+            or image.shape[2] not in (3, 4) or 0 in image.shape[:2]:
+        return None
+    if image.shape[2] == 4 and (image[:, :, 3] != 255).any():
+        return None
+    rgb = image[:, :, :3]
+    grey = (rgb[:, :, 0] == rgb[:, :, 1]).all() and (rgb[:, :, 0] == rgb[:, :, 2]).all()
+    return None if grey else np.ascontiguousarray(rgb)
+
+
+def colour_payload(rgb: np.ndarray, max_error: int) -> bytes:
+    """Plane transform byte, then each plane as a varint length and a version-3 payload."""
+    from .format import _encode_varint
+    from .lossless import exact_payload
+
+    transform = PLANES_SUBTRACT_GREEN if max_error == 0 else PLANES_RGB
+    out = bytearray([transform])
+    for plane in _planes(rgb, transform):
+        payload = exact_payload(plane, max_error)
+        out += _encode_varint(len(payload)) + payload
+    return bytes(out)
+
+
+def decode_colour_payload(payload: bytes, width: int, height: int, max_error: int) -> np.ndarray:
+    """Inverse of colour_payload: RGB uint8 (height, width, 3), or NicFormatError."""
+    from .errors import NicFormatError
+    from .format import MAX_PAYLOAD_V3, _decode_varint
+    from .lossless import decode_exact_payload
+
+    view = memoryview(payload)
+    if not view or view[0] not in (PLANES_RGB, PLANES_SUBTRACT_GREEN):
+        raise NicFormatError("colour residual payload has no known plane transform")
+    transform, pos, planes = view[0], 1, []
+    for _ in range(3):
+        size, pos = _decode_varint(view, pos, "plane length", MAX_PAYLOAD_V3)
+        if pos + size > len(view):
+            raise NicFormatError("colour residual payload ends inside a plane")
+        planes.append(decode_exact_payload(bytes(view[pos : pos + size]), width, height, max_error))
+        pos += size
+    if pos != len(view):
+        raise NicFormatError("colour residual payload has bytes after its third plane")
+    return _unplanes(planes, transform)
+
+
+def _planes(rgb: np.ndarray, transform: int) -> list[np.ndarray]:
+    r, g, b = (rgb[:, :, i].astype(np.int16) for i in range(3))
+    if transform == PLANES_RGB:
+        return [rgb[:, :, i].copy() for i in range(3)]
+    return [g.astype(np.uint8), ((r - g + 128) % 256).astype(np.uint8),
+            ((b - g + 128) % 256).astype(np.uint8)]
+
+
+def _unplanes(planes: list[np.ndarray], transform: int) -> np.ndarray:
+    if transform == PLANES_RGB:
+        return np.stack(planes, axis=2)
+    g, dr, db = (p.astype(np.int16) for p in planes)
+    return np.stack([(dr + g - 128) % 256, g, (db + g - 128) % 256], axis=2).astype(np.uint8)

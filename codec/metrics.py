@@ -22,9 +22,13 @@ def psnr(original: np.ndarray, decoded: np.ndarray) -> float:
 
 
 def ssim(original: np.ndarray, decoded: np.ndarray) -> float:
-    """Mean SSIM over images (N, H, W), scikit-image's implementation (7x7 window)."""
+    """Mean SSIM over images (N, H, W), or colour (N, H, W, 3) averaged over the channels,
+    scikit-image's implementation (7x7 window)."""
     from skimage.metrics import structural_similarity
 
+    if original.ndim == 4:
+        return float(np.mean([structural_similarity(a, b, data_range=255, channel_axis=-1)
+                              for a, b in zip(original, decoded)]))
     pairs = zip(original.reshape(-1, *original.shape[-2:]), decoded.reshape(-1, *decoded.shape[-2:]))
     return float(np.mean([structural_similarity(a, b, data_range=255) for a, b in pairs]))
 
