@@ -20,6 +20,7 @@ code nor test data with the codec.
     python tools/realworld_digits.py filter --set /work/rw/set --judge /work/rw/judge.keras
     python tools/realworld_digits.py eval  --set /work/rw/set --judge /work/rw/judge.keras \\
         [--limit N] [--json out.json] [--save-grid wrong.png] [-- --model mnist --quality 5]
+    python tools/realworld_digits.py mnist --limit 2000
 
 ``filter`` keeps (in labels_kept.csv) only the images the judge reads correctly from the source,
 so that ``eval`` measures what the codec loses, not what the judge cannot read. The number that
@@ -689,6 +690,24 @@ def cmd_eval(args, extra: list[str]) -> None:
         print(f"wrote {args.json}")
 
 
+def cmd_mnist(args) -> None:
+    """Mean file size, PSNR, escalation and warning rates of the default settings on the first
+    --limit MNIST test images: what the fidelity check costs on the data nic was made for."""
+    from codec.api import decode_batch, encode_detailed
+
+    images = load_mnist()["x_test"][: args.limit]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = encode_detailed(list(images))
+    decoded = np.stack(decode_batch([r.data for r in results]))
+    mse = np.mean((images.astype(np.float64) - decoded) ** 2)
+    models = collections.Counter(r.model for r in results)
+    print(f"MNIST test, first {len(images)}, default settings: "
+          f"{np.mean([len(r.data) for r in results]):.2f} B at {10 * np.log10(255**2 / mse):.2f} dB, "
+          f"escalated {np.mean([r.escalated for r in results]):.1%}, "
+          f"warned {np.mean([bool(r.warnings) for r in results]):.2%}, models {dict(models)}")
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -723,6 +742,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="fidelity warnings whose message matches do not count as warned")
     ev.add_argument("--default-quality", type=int, default=5,
                     help="the model's default level; escalation = any other level or mode")
+    mn = sub.add_parser("mnist", help="the check's cost on the MNIST test set, default settings")
+    mn.add_argument("--limit", type=int, default=2000)
     args = parser.parse_args(argv)
     if extra and args.command != "eval":
         parser.error("arguments after -- are codec.encode options, for eval only")
@@ -732,6 +753,8 @@ def main(argv: list[str] | None = None) -> None:
         cmd_judge(args)
     elif args.command == "filter":
         cmd_filter(args)
+    elif args.command == "mnist":
+        cmd_mnist(args)
     else:
         cmd_eval(args, extra)
 
