@@ -19,6 +19,7 @@ __all__ = [
     "encode_batch",
     "decode_batch",
     "inspect",
+    "denoise",
     "NicError",
     "NicFormatError",
     "NicInputError",
@@ -26,7 +27,7 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-_API = {"QUALITY_LEVELS", "encode", "decode", "encode_batch", "decode_batch", "inspect"}
+_API = {"QUALITY_LEVELS", "encode", "decode", "encode_batch", "decode_batch", "inspect", "denoise"}
 
 
 def __getattr__(name: str):

@@ -28,7 +28,7 @@ from .residual import SIZE, pixel_check, residual_payload
 from .runtime import Model, compression_models, installed_models, load_model, load_model_by_id
 
 __all__ = ["QUALITY_LEVELS", "AUTO", "Encoded", "encode", "decode", "encode_batch",
-           "encode_detailed", "decode_batch", "inspect"]
+           "encode_detailed", "decode_batch", "inspect", "denoise"]
 
 AUTO = "auto"
 LOSSY_LEVELS = (1, 2, 3, 4, 5, 6, 7, 8)  # 1: smallest files; 8: best latent-only quality
@@ -368,6 +368,25 @@ def _choose_models(greys: list) -> list[Model]:
             [normalise(grey, net.card.get("box_side", 20))[0] for grey in greys]))
         for net in candidates])
     return [candidates[i] for i in margins.argmax(axis=0)]
+
+
+def denoise(images, *, model: str) -> np.ndarray:
+    """Clean noisy images with a denoising filter model (`nic models`: task denoise, a filter):
+    uint8 (H, W[, 3]) or a stack (N, H, W[, 3]) of one size -> the same shape."""
+    net = load_model(model)
+    if net.card.get("kind") != "filter":
+        raise NicUsageError(f"model {model!r} is not a denoising filter; for the denoising codecs "
+                            f"encode with --model {model} and decode")
+    array = np.asarray(images)
+    single = array.ndim == (3 if net.channels == 3 else 2)
+    stack = array[None] if single else array
+    expected = 4 if net.channels == 3 else 3
+    if array.dtype != np.uint8 or stack.ndim != expected:
+        shape = "(H, W, 3)" if net.channels == 3 else "(H, W)"
+        raise NicInputError(f"model {model!r} cleans uint8 images {shape} or stacks of them, got "
+                            f"{array.dtype} {array.shape}")
+    cleaned = net.filter(stack)
+    return cleaned[0] if single else cleaned
 
 
 def decode_batch(files: Sequence, *, errors: str = "raise") -> list:

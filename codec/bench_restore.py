@@ -16,7 +16,7 @@ import numpy as np
 from .data import load_dataset
 from .errors import NicError
 from .metrics import mse, psnr
-from .noise import NOISE_TYPES, add_noise, reduce2x
+from .noise import add_noise, noise_types, reduce2x
 
 __all__ = ["TASKS", "run_restore_bench", "print_restore_report"]
 
@@ -33,7 +33,7 @@ def run_restore_bench(task: str, dataset: str = "mnist", limit: int | None = Non
     clean = clean[:limit] if limit else clean
     model = f"{dataset}-denoise" if task == "denoise" else f"{dataset}-sr2x"
     _require_model(model)
-    cases = _denoise_cases(clean, seed) if task == "denoise" else _sr_cases(clean)
+    cases = _denoise_cases(clean, seed, dataset) if task == "denoise" else _sr_cases(clean)
     rows, samples = [], {}
     for case, degraded, methods in cases:
         for method, restore in methods.items():
@@ -42,6 +42,7 @@ def run_restore_bench(task: str, dataset: str = "mnist", limit: int | None = Non
             rows.append({
                 "case": case, "method": method, "psnr": round(psnr(clean, restored), 3),
                 "mse": round(mse(clean, restored) / 255.0**2, 6),
+                "mae": round(float(np.mean(np.abs(clean / 255.0 - restored / 255.0))), 5),
                 "mean_bytes": mean_bytes,
                 "images_per_s": round(len(clean) / (time.perf_counter() - started), 1),
             })
@@ -60,10 +61,11 @@ def _require_model(model: str) -> None:
         raise NicError(f"model {model!r} is not installed: train it with nic train --task ...")
 
 
-def _denoise_cases(clean: np.ndarray, seed: int):
+def _denoise_cases(clean: np.ndarray, seed: int, dataset: str):
     methods = {"noisy input": _identity, "mean 3x3": _mean3, "median 3x3": _median3, "nic": _nic}
-    for index, kind in enumerate(NOISE_TYPES):
-        noisy = add_noise(clean, kind, np.random.default_rng(seed + index))
+    table = noise_types(dataset)
+    for index, kind in enumerate(table):
+        noisy = add_noise(clean, kind, np.random.default_rng(seed + index), table)
         yield kind, noisy, methods
 
 
@@ -78,14 +80,15 @@ def _identity(images, model):
 def _mean3(images, model):
     from scipy.ndimage import uniform_filter
 
-    filtered = uniform_filter(images.astype(np.float64), size=(1, 3, 3), mode="reflect")
+    size = (1, 3, 3) + (1,) * (images.ndim - 3)  # each colour channel on its own
+    filtered = uniform_filter(images.astype(np.float64), size=size, mode="reflect")
     return np.clip(np.rint(filtered), 0, 255).astype(np.uint8), None
 
 
 def _median3(images, model):
     from scipy.ndimage import median_filter
 
-    return median_filter(images, size=(1, 3, 3), mode="reflect"), None
+    return median_filter(images, size=(1, 3, 3) + (1,) * (images.ndim - 3), mode="reflect"), None
 
 
 def _bicubic2x(images, model):
@@ -97,7 +100,11 @@ def _bicubic2x(images, model):
 
 
 def _nic(images, model):
-    from .api import decode_batch, encode_batch
+    from .api import decode_batch, denoise, encode_batch
+    from .runtime import installed_models
+
+    if installed_models()[model].get("kind") == "filter":  # nic denoise: no file in between
+        return denoise(images, model=model), None
 
     files = encode_batch(images, model=model)
     return np.stack(decode_batch(files)), round(float(np.mean([len(f) for f in files])), 2)
@@ -111,9 +118,12 @@ def _summary(rows: list[dict]) -> list[str]:
         nic = by_method.pop("nic")
         best = max(by_method.values(), key=lambda row: row["psnr"])
         margin = nic["psnr"] - best["psnr"]
+        least_mae = min(by_method.values(), key=lambda row: row["mae"])
+        size = f", {nic['mean_bytes']} B" if nic["mean_bytes"] else ""
         lines.append(
-            f"{case}: nic {nic['psnr']:.2f} dB (MSE {nic['mse']:.4f}, {nic['mean_bytes']} B) vs "
-            f"best baseline {best['method']} {best['psnr']:.2f} dB: {margin:+.2f} dB"
+            f"{case}: nic {nic['psnr']:.2f} dB (MAE {nic['mae']:.4f}{size}) vs best baseline "
+            f"{best['method']} {best['psnr']:.2f} dB: {margin:+.2f} dB; least MAE among the "
+            f"others {least_mae['method']} {least_mae['mae']:.4f}"
         )
     return lines
 
@@ -121,8 +131,8 @@ def _summary(rows: list[dict]) -> list[str]:
 def _write(result: dict, clean: np.ndarray, samples: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "restore.json").write_text(json.dumps(result, indent=2) + "\n")
-    header = "case,method,psnr,mse,mean_bytes,images_per_s\n"
-    lines = [f"{r['case']},{r['method']},{r['psnr']},{r['mse']},{r['mean_bytes'] or ''},"
+    header = "case,method,psnr,mse,mae,mean_bytes,images_per_s\n"
+    lines = [f"{r['case']},{r['method']},{r['psnr']},{r['mse']},{r['mae']},{r['mean_bytes'] or ''},"
              f"{r['images_per_s']}" for r in result["results"]]
     (out / "restore.csv").write_text(header + "\n".join(lines) + "\n")
     _plot_samples(result, clean, samples, out / "restore.png")
@@ -138,7 +148,8 @@ def _plot_samples(result: dict, clean: np.ndarray, samples: dict, path: Path) ->
     rows = [(key, images) for key, images in samples.items()] + [(("clean", ""), clean)]
     figure, axes = plt.subplots(len(rows), 1, figsize=(SAMPLE_COUNT * 0.9, len(rows) * 0.95))
     for axis, ((case, method), images) in zip(np.atleast_1d(axes), rows):
-        strip = np.concatenate([np.pad(image, 1, constant_values=128) for image in images], axis=1)
+        pad = ((1, 1), (1, 1)) + ((0, 0),) * (images.ndim - 3)
+        strip = np.concatenate([np.pad(image, pad, constant_values=128) for image in images], axis=1)
         axis.imshow(strip, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         axis.set_title(f"{case} {method}".strip(), fontsize=7, loc="left")
         axis.axis("off")
@@ -153,10 +164,11 @@ def print_restore_report(result: dict, console=None) -> None:
 
     console = console or Console()
     table = Table(title=f"{result['task']} on {result['dataset']}: {result['n_images']} test images")
-    for column in ("case", "method", "PSNR dB", "MSE", "bytes", "img/s"):
+    for column in ("case", "method", "PSNR dB", "MSE", "MAE", "bytes", "img/s"):
         table.add_column(column, justify="left" if column in ("case", "method") else "right")
     for row in result["results"]:
         table.add_row(row["case"], row["method"], f"{row['psnr']:.2f}", f"{row['mse']:.4f}",
+                      f"{row['mae']:.4f}",
                       str(row["mean_bytes"] or "-"), f"{row['images_per_s']:.0f}")
     console.print(table)
     for line in result["summary"]:

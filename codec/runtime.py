@@ -176,17 +176,17 @@ class _LiteRTFunction:
             self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
-        self._batch = None
+        self._shape = None
 
     def __call__(self, inputs: np.ndarray) -> np.ndarray:
         chunks = [self._run(inputs[i : i + _BATCH]) for i in range(0, len(inputs), _BATCH)]
         return np.concatenate(chunks) if chunks else np.zeros((0,), np.float32)
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
-        if self._batch != len(chunk):
+        if self._shape != chunk.shape:  # batch size, and image size for filters
             self._interpreter.resize_tensor_input(self._input, chunk.shape, strict=False)
             self._interpreter.allocate_tensors()
-            self._batch = len(chunk)
+            self._shape = chunk.shape
         self._interpreter.set_tensor(self._input, np.ascontiguousarray(chunk, np.float32))
         self._interpreter.invoke()
         return self._interpreter.get_tensor(self._output).copy()
@@ -264,6 +264,14 @@ class Model:
         """Model images uint8 (N, 28, 28) -> class probabilities float32 (N, C)."""
         pixels = (images.astype(np.float32) / 255.0)[..., None]
         return self._network("classifier")(pixels)
+
+    def filter(self, images: np.ndarray) -> np.ndarray:
+        """A denoising filter (task denoise, kind filter): uint8 images (N, H, W[, 3]) of any
+        size -> the same shape, cleaned."""
+        pixels = images.astype(np.float32) / 255.0
+        pixels = pixels if self.channels == 3 else pixels[..., None]
+        out = self._network("denoiser")(pixels)
+        return to_uint8(out if self.channels == 3 else out[..., 0])
 
     def decode_latents(self, latents: np.ndarray) -> np.ndarray:
         """Latents float32 (N, D) -> decoded images uint8 (N, 28, 28), or (N, 32, 32, 3) colour."""

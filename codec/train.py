@@ -29,7 +29,7 @@ __all__ = ["train", "retable", "calibrate_fidelity", "DEFAULT_MULTIPLIERS", "WEI
 DEFAULT_MULTIPLIERS = {1: 5.0, 2: 4.0, 3: 3.2, 4: 2.6, 5: 2.1, 6: 1.7, 7: 1.3, 8: 0.9}
 # What the codec runs (LiteRT + tables) and the Keras originals kept for parity checks.
 WEIGHT_FILES = ("encoder.tflite", "decoder.tflite", "entropy.npz", "encoder.keras", "decoder.keras",
-                "residual.npz", "classifier.tflite")
+                "residual.npz", "classifier.tflite", "denoiser.tflite")
 VALIDATION_SIZE = 5000
 BATCH = 128
 TASKS = ("compress", "denoise", "sr2x")
