@@ -60,3 +60,86 @@ def test_a_damaged_colour_file_is_refused(cifar_test):
     data[len(data) // 2] ^= 0x10
     with pytest.raises(codec.NicFormatError):
         codec.decode(bytes(data))
+
+
+# --- the colour model and the colour denoiser ----------------------------------------------
+
+
+def _psnr(a, b):
+    return 10 * np.log10(255**2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
+
+
+def test_a_colour_png_round_trips_as_colour_through_the_cli(tmp_path, cifar_test):
+    from typer.testing import CliRunner
+
+    from codec.cli import app
+
+    source = tmp_path / "photo.png"
+    Image.fromarray(cifar_test[5]).save(source)
+    runner = CliRunner()
+    assert runner.invoke(app, ["encode", str(source)]).exit_code == 0
+    info = codec.inspect(tmp_path / "photo.nic")
+    assert (info["model"], info["channels"], info["format_version"]) == ("cifar", 3, 4)
+    assert info["file_bytes"] < 60
+    result = runner.invoke(app, ["decode", str(tmp_path / "photo.nic"), "-o", str(tmp_path / "back.png")])
+    assert result.exit_code == 0, result.output
+    back = Image.open(tmp_path / "back.png")
+    assert back.mode == "RGB" and back.size == (32, 32)
+
+
+def test_the_colour_model_keeps_cifar_images_recognisable(cifar_test):
+    decoded = np.stack(codec.decode_batch(codec.encode_batch(cifar_test)))
+    assert decoded.shape == cifar_test.shape
+    assert _psnr(cifar_test, decoded) > 18
+
+
+def test_a_colour_image_through_pillow_is_colour(tmp_path, cifar_test):
+    Image.fromarray(cifar_test[2]).save(tmp_path / "x.nic")
+    assert Image.open(tmp_path / "x.nic").mode == "RGB"
+
+
+def test_a_grey_image_given_to_the_colour_model_works(cifar_test):
+    grey = np.asarray(Image.fromarray(cifar_test[4]).convert("L"))
+    decoded = codec.decode(codec.encode(grey, model="cifar"))
+    assert decoded.shape == (32, 32, 3)
+    assert _psnr(np.repeat(grey[:, :, None], 3, axis=2), decoded) > 15
+
+
+def test_a_colour_image_given_to_a_grey_model_says_its_colour_is_lost(cifar_test):
+    with pytest.warns(codec.errors.NicFidelityWarning, match="colour is lost"):
+        codec.encode(cifar_test[0], model="fashion", quality=5)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "poisson", "salt-pepper", "multiplicative"])
+def test_the_colour_denoiser_beats_the_noisy_input_and_both_filters(kind):
+    from scipy.ndimage import median_filter, uniform_filter
+
+    from codec.noise import SEED_NOISE_TYPES, add_noise
+
+    clean = load_dataset("cifar")[2][-60:]
+    noisy = add_noise(clean, kind, np.random.default_rng(7), SEED_NOISE_TYPES)
+    cleaned = codec.denoise(noisy, model="cifar-denoise")
+    mean = np.rint(uniform_filter(noisy.astype(float), size=(1, 3, 3, 1), mode="reflect"))
+    median = median_filter(noisy, size=(1, 3, 3, 1), mode="reflect")
+
+    def mae(x):
+        return np.mean(np.abs(x.astype(float) - clean))
+
+    assert _psnr(clean, cleaned) > max(_psnr(clean, noisy), _psnr(clean, mean), _psnr(clean, median))
+    assert mae(cleaned) < min(mae(mean), mae(median))
+
+
+def test_nic_denoise_writes_a_clean_image_and_keeps_the_noisy_one(tmp_path):
+    from typer.testing import CliRunner
+
+    from codec.cli import app
+    from codec.noise import SEED_NOISE_TYPES, add_noise
+
+    clean = load_dataset("cifar")[2][-1]
+    noisy = add_noise(clean[None], "gaussian", np.random.default_rng(1), SEED_NOISE_TYPES)[0]
+    Image.fromarray(noisy).save(tmp_path / "noisy.png")
+    result = CliRunner().invoke(app, ["denoise", str(tmp_path / "noisy.png")])
+    assert result.exit_code == 0, result.output
+    cleaned = np.asarray(Image.open(tmp_path / "noisy.denoised.png"))
+    assert _psnr(clean, cleaned) > _psnr(clean, noisy) + 3
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "noisy.png")), noisy)
