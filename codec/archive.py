@@ -325,6 +325,7 @@ class Archive(Sequence):
         except NicFormatError as error:
             raise NicFormatError(f"{self.path}: {error}") from None
         self._rows = range(len(self._layout.offsets) - 1) if _rows is None else _rows
+        self._cache = {}
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -349,8 +350,9 @@ class Archive(Sequence):
         span = self._layout.labels
         if span is None:
             return None
-        labels = _read_labels(self._view, span, len(self._layout.offsets) - 1)
-        return labels[np.asarray(self._rows, dtype=np.intp)]
+        if "labels" not in self._cache:  # read and checked once, shared with slices
+            self._cache["labels"] = _read_labels(self._view, span, len(self._layout.offsets) - 1)
+        return self._cache["labels"][np.asarray(self._rows, dtype=np.intp)]
 
     @property
     def names(self) -> list[str] | None:
@@ -393,8 +395,8 @@ class Archive(Sequence):
 
     def _view_of(self, rows: range) -> "Archive":
         part = object.__new__(Archive)
-        part.path, part.jobs, part._view, part._layout, part._rows = (
-            self.path, self.jobs, self._view, self._layout, rows)
+        part.path, part.jobs, part._view, part._layout, part._rows, part._cache = (
+            self.path, self.jobs, self._view, self._layout, rows, self._cache)
         return part
 
     def _file(self, index: int) -> bytes:

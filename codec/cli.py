@@ -944,6 +944,7 @@ class BenchTask(str, Enum):
     rd = "rd"
     denoise = "denoise"
     sr = "sr"
+    archive = "archive"
 
 
 @app.command()
@@ -1083,7 +1084,8 @@ def bench(
         "jpegxl-lossless, latent-raw, latent-npy (default: all).")
     ] = None,
     task: Annotated[BenchTask, typer.Option(
-        help="rd (rate-distortion), denoise (noise types vs filters) or sr (2x vs bicubic).")
+        help="rd (rate-distortion), denoise (noise types vs filters), sr (2x vs bicubic) or "
+        "archive (one .nicpack of the test set: sizes, bit-exact check, speed per --jobs).")
     ] = BenchTask.rd,
 ) -> None:
     """Rate-distortion bench against JPEG, WebP, AVIF, JPEG XL, PNG: rd.json, rd.csv, rd.png.
@@ -1098,6 +1100,13 @@ def bench(
         unknown = [c.strip() for c in codecs.split(",") if c.strip() not in CODECS]
         if unknown:
             usage(f"unknown codec {', '.join(unknown)}: choose from {', '.join(CODECS)}")
+    if task == "archive":
+        from .bench_archive import print_archive_report, run_archive_bench
+
+        out = out or Path("bench-out") / f"{dataset}-archive"
+        print_archive_report(run_archive_bench(dataset, limit, out))
+        typer.echo(f"wrote {out}: archive.json default.nicpack lossless.nicpack")
+        return
     if task != "rd":
         from .bench_restore import print_restore_report, run_restore_bench
 

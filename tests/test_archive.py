@@ -187,3 +187,17 @@ def test_pool_works_from_a_script_without_a_main_guard(tmp_path, mnist_test):
 def test_cli_jobs_is_checked():
     result = nic("encode", "x.png", "--jobs", "0")
     assert result.exit_code == 2
+
+
+def test_readme_archive_example_runs(tmp_path, mnist_test, monkeypatch):
+    import re
+
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "open_archive" in b)
+    monkeypatch.chdir(tmp_path)
+    names = {"x": mnist_test[:40], "y": np.arange(40) % 10}
+    exec(block, names)
+    assert np.array_equal(names["images"], codec.decode_batch(codec.encode_batch(mnist_test[:40])))
+    assert len(names["part"]) == 0 and names["archive"].labels.tolist() == names["y"].tolist()
