@@ -3,6 +3,8 @@
     import codec
     data = codec.encode(pixels)        # bytes of a .nic file
     pixels = codec.decode(data)        # uint8 (H, W)
+    codec.write_archive(images, "set.nicpack", labels=y)   # many images in one file
+    images = codec.open_archive("set.nicpack")             # a sequence of uint8 (H, W)
 
 Encoding and decoding run exported LiteRT models; TensorFlow is needed only to train.
 Importing codec registers the NIC format with Pillow; the codec itself (numpy, LiteRT,
@@ -20,6 +22,8 @@ __all__ = [
     "decode_batch",
     "inspect",
     "denoise",
+    "open_archive",
+    "write_archive",
     "NicError",
     "NicFormatError",
     "NicInputError",
@@ -28,6 +32,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 _API = {"QUALITY_LEVELS", "encode", "decode", "encode_batch", "decode_batch", "inspect", "denoise"}
+_ARCHIVE = {"open_archive", "write_archive"}
 
 
 def __getattr__(name: str):
@@ -35,8 +40,12 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name in _ARCHIVE:
+        from . import archive
+
+        return getattr(archive, name)
     raise AttributeError(f"module 'codec' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | _API)
+    return sorted(set(globals()) | _API | _ARCHIVE)

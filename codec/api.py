@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -85,27 +86,39 @@ def decode(data) -> np.ndarray:
     return decode_batch([data])[0]
 
 
-def encode_batch(images: Iterable, *, errors: str = "raise", **options) -> list:
+def encode_batch(images: Iterable, *, errors: str = "raise", jobs: int | None = None,
+                 **options) -> list:
     """Compress many images at once (options as for `encode`); returns the .nic files.
 
     errors="raise" (default): the first image that cannot be coded raises its NicError.
     errors="collect": every image is tried; a failed one comes back as its NicError instance in
     its place (as asyncio.gather(return_exceptions=True) does), the others as bytes.
+    jobs: worker processes for a large batch (None: all cores); the files are the same bytes
+    whatever the number.
     """
-    results = encode_detailed(images, errors=errors, **options)
+    results = encode_detailed(images, errors=errors, jobs=jobs, **options)
     for result in results:
         for message in getattr(result, "warnings", ()):
             warnings.warn(message, NicFidelityWarning, stacklevel=3)
     return [r if isinstance(r, NicError) else r.data for r in results]
 
 
-def encode_detailed(images: Iterable, *, errors: str = "raise", **options) -> list:
+def encode_detailed(images: Iterable, *, errors: str = "raise", jobs: int | None = None,
+                    **options) -> list:
     """encode_batch, returning each file with the level chosen and the warnings (not raised);
     with errors="collect", a failed image's NicError in its place."""
+    from .parallel import map_chunks, workers_for
+
     images = list(images)
+    _collect(errors)
+    # Bad options are refused here, once, before any worker starts.
+    _max_error(options.get("quality"), options.get("max_error"), options.get("lossless"))
+    if options.get("quality") not in (None, AUTO):
+        _level(options["quality"])
+    if workers_for(len(images), jobs) > 1 and all(map(_portable, images)):
+        return map_chunks(partial(_encode_chunk, errors=errors, options=options), images, jobs)
     if not _collect(errors):
         return _encode_read([_pixels(image) for image in images], **options)
-    _max_error(options.get("quality"), options.get("max_error"), options.get("lossless"))
     results = [_one(lambda: _pixels(image)) for image in images]
     good = [i for i, r in enumerate(results) if not isinstance(r, NicError)]
     try:
@@ -115,6 +128,17 @@ def encode_detailed(images: Iterable, *, errors: str = "raise", **options) -> li
     for i, result in zip(good, coded):
         results[i] = result
     return results
+
+
+def _encode_chunk(images: list, errors: str, options: dict) -> list:
+    """One worker's share of encode_detailed."""
+    return encode_detailed(images, errors=errors, jobs=1, **options)
+
+
+def _portable(item) -> bool:
+    """Whether an input can be sent to a worker process as it is (a file object cannot)."""
+    return isinstance(item, (np.ndarray, str, bytes, bytearray, Path)) \
+        or hasattr(item, "__fspath__") or type(item).__module__.startswith("PIL.")
 
 
 def _collect(errors: str) -> bool:
@@ -389,21 +413,32 @@ def denoise(images, *, model: str) -> np.ndarray:
     return cleaned[0] if single else cleaned
 
 
-def decode_batch(files: Sequence, *, errors: str = "raise") -> list:
+def decode_batch(files: Sequence, *, errors: str = "raise", jobs: int | None = None) -> list:
     """Decompress many .nic files (bytes, paths or binary file objects) at once; returns uint8
     arrays at their original sizes.
 
     errors="raise" (default): the first file that cannot be decoded raises its NicError.
     errors="collect": every file is tried; a failed one comes back as its NicError instance in
     its place (as asyncio.gather(return_exceptions=True) does), the others as arrays.
+    jobs: worker processes for a large batch (None: all cores); same pixels whatever the number.
     """
+    from .parallel import map_chunks, workers_for
+
     files = list(files)
+    _collect(errors)
+    if workers_for(len(files), jobs) > 1 and all(map(_portable, files)):
+        return map_chunks(partial(_decode_chunk, errors=errors), files, jobs)
     if _collect(errors):
         try:
             return _decode_batch(files)
         except NicError:  # find which: one file at a time
             return [_one(lambda: _decode_batch([data])[0]) for data in files]
     return _decode_batch(files)
+
+
+def _decode_chunk(files: list, errors: str) -> list:
+    """One worker's share of decode_batch."""
+    return decode_batch(files, errors=errors, jobs=1)
 
 
 def _decode_batch(files: list) -> list[np.ndarray]:

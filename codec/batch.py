@@ -16,10 +16,9 @@ from .api import decode_batch, encode_detailed
 from .errors import NicError, NicExistsError, NicFidelityError
 from .files import check_writable, read_input, write_atomic
 from .images import save_png_bytes
+from .parallel import CHUNK, MIN_PARALLEL, workers_for
 
 __all__ = ["Summary", "expand_inputs", "encode_files", "decode_files"]
-
-CHUNK = 256  # images per batch-API call
 
 
 @dataclass
@@ -73,34 +72,45 @@ def output_for(source: Path, out_dir: Path | None, suffix: str) -> Path:
     return (out_dir or source.parent) / (source.stem + suffix)
 
 
-def encode_files(sources, out_dir, *, model="auto", force=False,
+def encode_files(sources, out_dir, *, model="auto", force=False, jobs: int | None = None,
                  advance: Callable[[int], None] = lambda n: None, **modes) -> Summary:
     """Encode image files to .nic files; returns the summary, never raises for one bad file.
 
-    `modes` are encode_detailed's quality, max_error, lossless and strict.
+    `modes` are encode_detailed's quality, max_error, lossless and strict; jobs: worker
+    processes (None: all cores).
     """
     # The API reads each path itself, so the file records the image's original size.
     return _run(sources, out_dir, ".nic", force, advance, read=lambda path: path,
-                code=lambda items: encode_detailed(items, model=model, errors="collect", **modes))
+                code=lambda items: encode_detailed(items, model=model, errors="collect",
+                                                   jobs=jobs, **modes),
+                step=step_for(len(sources), jobs))
 
 
-def decode_files(sources, out_dir, *, force=False,
+def decode_files(sources, out_dir, *, force=False, jobs: int | None = None,
                  advance: Callable[[int], None] = lambda n: None) -> Summary:
     """Decode .nic files to PNG files; returns the summary, never raises for one bad file."""
     def code(items):
         return [p if isinstance(p, NicError) else save_png_bytes(p)
-                for p in decode_batch(items, errors="collect")]
+                for p in decode_batch(items, errors="collect", jobs=jobs)]
 
-    return _run(sources, out_dir, ".png", force, advance, read=read_input, code=code)
+    return _run(sources, out_dir, ".png", force, advance, read=read_input, code=code,
+                step=step_for(len(sources), jobs))
 
 
-def _run(sources, out_dir, suffix, force, advance, read, code) -> Summary:
+def step_for(items: int, jobs: int | None) -> int:
+    """Items per batch-API call: one chunk in this process; with workers, enough chunks to
+    keep each busy between progress updates."""
+    workers = workers_for(items, jobs)
+    return CHUNK if workers == 1 else max(MIN_PARALLEL, 4 * CHUNK * workers)
+
+
+def _run(sources, out_dir, suffix, force, advance, read, code, step=CHUNK) -> Summary:
     summary = Summary()
     targets = _targets(sources, out_dir, suffix, summary)
     advance(len(sources) - len(targets))  # the ones refused before any work
     order = list(targets)
-    for start in range(0, len(order), CHUNK):
-        chunk = order[start : start + CHUNK]
+    for start in range(0, len(order), step):
+        chunk = order[start : start + step]
         ready = [item for item in (_prepare(s, targets[s], force, read, summary) for s in chunk)
                  if item is not None]
         coded = code([item for _, _, item in ready]) if ready else []

@@ -239,7 +239,8 @@ def retable(out: Path, multipliers: dict[int, float] | None = None,
         card["default_quality"] = default_quality
     card["tables_command"] = _command_line()
     x_plain, x_val, _ = _splits(card["dataset"], card.get("limit"))
-    kind = (card.get("augmentation") or {}).get("kind")
+    augmentation = card.get("augmentation")  # colour models record their jitter as text
+    kind = augmentation.get("kind") if isinstance(augmentation, dict) else None
     extra, _ = _augmented(card["dataset"], x_plain, kind, card.get("seed", 0))  # as trained
     encoder = keras.models.load_model(out / "encoder.keras", compile=False)
     return _write_tables_and_card(out, card, encoder, np.concatenate([x_plain, extra]), x_val, x_plain)

@@ -95,13 +95,13 @@ def test_grey_stored_as_rgb_or_with_opaque_alpha_is_grey():
     ("pixels", "message"),
     [
         (np.dstack([np.zeros((9, 9), np.uint8), np.ones((9, 9), np.uint8) * 9,
-                    np.zeros((9, 9), np.uint8)]), "in colour"),
+                    np.zeros((9, 9), np.uint8), np.full((9, 9), 7, np.uint8)]), "alpha"),
         (np.dstack([np.zeros((9, 9), np.uint8), np.full((9, 9), 128, np.uint8)]), "alpha"),
         (np.full((9, 9), 1000, np.uint16), "8-bit grey"),
         (np.full((9, 9), 0.5, np.float32), "8-bit grey"),
     ],
 )
-def test_colour_alpha_and_16_bit_are_refused_in_one_line(pixels, message):
+def test_alpha_and_16_bit_are_refused_in_one_line(pixels, message):
     for options in ({"lossless": True}, {"max_error": 2}):
         with pytest.raises(codec.NicInputError, match=message) as info:
             codec.encode(pixels, **options)
