@@ -140,9 +140,11 @@ class NicCodec(Codec):
         return _no_model(self.dataset)
 
     def settings(self):
+        # Colour lossless and max-error files need no residual tables (codec/colour.py).
         return [
             (model, quality) for model in _models_for(self.dataset) for quality in QUALITY_LEVELS
             if quality in load_model(model).tables.levels or load_model(model).residual
+            or load_model(model).channels == 3
         ]
 
     def label(self, setting):
@@ -153,7 +155,10 @@ class NicCodec(Codec):
         return encode_batch(images, model=model, quality=quality)
 
     def decode(self, files, setting):
-        return np.stack(decode_batch(files))
+        decoded = decode_batch(files)
+        if self.dataset in COLOUR_DATASETS:  # an exact file of an RGB image with R = G = B is grey
+            decoded = [np.repeat(d[:, :, None], 3, axis=2) if d.ndim == 2 else d for d in decoded]
+        return np.stack(decoded)
 
 
 class LatentCodec(Codec):
