@@ -27,7 +27,7 @@ __all__ = ["app", "main"]
 
 DIST = "nic"  # the distribution name in pyproject.toml, for pip install "nic[extra]"
 
-HELP = f"""nic: a neural image codec for small grey images (MNIST digits, Fashion-MNIST items).
+HELP = f"""nic: a neural image codec for small images (MNIST digits, Fashion-MNIST items, CIFAR-10 colour photos).
 
 Files: - reads stdin or writes stdout (binary; messages then go to stderr). -o names the
 output file, or a folder when it ends in / or already is one (created when missing); several
@@ -1176,8 +1176,16 @@ for _command in app.registered_commands:
 
 def main() -> None:
     """Console entry point; NIC_DEBUG=1 shows tracebacks of unexpected errors."""
+    usage_error = typer.BadParameter.__mro__[1]  # click's UsageError, as typer ships it
+
     try:
-        app()
+        code = app(standalone_mode=False)
+    except usage_error as error:  # one line, as for every other error, not a usage box
+        typer.echo(f"nic: error: {error.format_message()} (nic {_command_name(error)}--help)", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("nic: aborted", err=True)
+        sys.exit(1)
     except ModuleNotFoundError as error:  # an optional part missing where nothing checked for it
         if os.environ.get("NIC_DEBUG"):
             raise
@@ -1191,3 +1199,10 @@ def main() -> None:
             raise
         typer.echo(f"nic: internal error: {type(error).__name__}: {error}", err=True)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _command_name(error) -> str:
+    """'encode ' for an error inside `nic encode`, '' at the top level."""
+    name = error.ctx.info_name if error.ctx is not None and error.ctx.parent is not None else ""
+    return f"{name} " if name else ""

@@ -455,3 +455,12 @@ def test_help_states_the_conventions():
                    'pip install "nic[bench]"', "16,777,216 pixels", 'errors="collect"',
                    "`nic --version`"):
         assert phrase in readme, phrase
+
+
+@pytest.mark.parametrize("args", [["encode", "samples/digit_3.png", "-q", "42"], ["encode"],
+                                  ["frob"], ["bench", "--dataset", "foo"]])
+def test_usage_errors_from_the_parser_are_one_line_exit_2(args):
+    result = subprocess.run([str(NIC), *args], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nic: error: "), result.stderr
