@@ -14,12 +14,12 @@ lossless point is infinite, which JSON cannot hold: it is stored as null and dra
 
 import csv
 import io
+import warnings
 import json
 import math
 import os
 import platform
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from PIL import Image, features
 from . import metrics
 from .api import QUALITY_LEVELS, decode_batch, encode_batch
 from .data import load_dataset
-from .errors import NicError
+from .errors import NicError, NicFidelityWarning
 from .files import write_atomic
 from .runtime import compression_models, installed_models, load_model
 
@@ -152,7 +152,9 @@ class NicCodec(Codec):
 
     def encode(self, images, setting):
         model, quality = setting
-        return encode_batch(images, model=model, quality=quality)
+        with warnings.catch_warnings():  # each level is measured as asked, faithful or not
+            warnings.simplefilter("ignore", NicFidelityWarning)
+            return encode_batch(images, model=model, quality=quality)
 
     def decode(self, files, setting):
         decoded = decode_batch(files)
