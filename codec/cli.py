@@ -86,6 +86,11 @@ def _options(
     pass
 
 
+MaxError = Annotated[Optional[int], typer.Option(
+    "--max-error", min=0, max=127,
+    help="Every pixel (every channel of a colour image) within +-K levels, at the image's own size.")]
+Lossless = Annotated[bool, typer.Option(
+    "--lossless", help="Bit-exact at the image's own size, grey or colour; the same as --max-error 0.")]
 Force = Annotated[bool, typer.Option(
     "--force", "-f", help="Replace an existing output file (never the input).")]
 ModelsDir = Annotated[Optional[Path], typer.Option(
@@ -306,11 +311,8 @@ def encode(
         help="auto: the cheapest level from the model's default whose file decodes to what the "
         "image shows. Or a level: 1-8 latent only, 9-13 max error 16/8/4/2/1, 14 lossless.")
     ] = "auto",
-    max_error: Annotated[Optional[int], typer.Option(
-        "--max-error", min=0, max=127,
-        help="Every pixel within +-K grey levels (28x28 images).")] = None,
-    lossless: Annotated[bool, typer.Option(
-        "--lossless", help="Bit-exact (28x28 images); the same as --max-error 0.")] = False,
+    max_error: MaxError = None,
+    lossless: Lossless = False,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Refuse (exit 1, no file) instead of warning when the file would not "
         "decode to what the image shows.")] = False,
@@ -497,10 +499,8 @@ def pack(
     quality: Annotated[Optional[str], typer.Option(
         "--quality", "-q", callback=_quality, help="auto or a level 1-14, as for encode.")
     ] = "auto",
-    max_error: Annotated[Optional[int], typer.Option(
-        "--max-error", min=0, max=127, help="Every pixel within +-K grey levels (28x28).")] = None,
-    lossless: Annotated[bool, typer.Option(
-        "--lossless", help="Bit-exact (28x28 images); the same as --max-error 0.")] = False,
+    max_error: MaxError = None,
+    lossless: Lossless = False,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Leave out (and report) an image whose file would not decode to what "
         "it shows, instead of warning.")] = False,
