@@ -255,8 +255,15 @@ class Model:
 
     def decode_latents(self, latents: np.ndarray) -> np.ndarray:
         """Latents float32 (N, D) -> decoded images uint8 (N, 28, 28)."""
-        pixels = self._network("decoder")(latents.astype(np.float32))
-        return to_uint8(pixels[..., 0]) if len(latents) else np.zeros((0, 28, 28), np.uint8)
+        pixels = self.decode_floats(latents)
+        return to_uint8(pixels) if len(latents) else np.zeros((0, 28, 28), np.uint8)
+
+    def decode_floats(self, latents: np.ndarray) -> np.ndarray:
+        """Latents float32 (N, D) -> the decoder's intensities float32 (N, 28, 28) in [0, 1]
+        (the guided coder rounds them itself, codec/guided.py)."""
+        if not len(latents):
+            return np.zeros((0, 28, 28), np.float32)
+        return self._network("decoder")(latents.astype(np.float32))[..., 0]
 
 
 @contextmanager
