@@ -24,7 +24,8 @@ from .errors import (NicError, NicFidelityError, NicFidelityWarning, NicFormatEr
                      NicInputError, NicUsageError)
 from .format import Header, pack, unpack
 from .images import Geometry, has_colour, prepare, read_sized, restore, to_grey
-from .lossless import MODE_NAMES, decode_exact_payload, exact_grey, exact_payload
+from .lossless import (decode_exact_payload, decode_guided, exact_grey, exact_payload,
+                       guided_payloads, is_guided, mode_name)
 from .residual import SIZE, pixel_check, residual_payload
 from .runtime import Model, compression_models, installed_models, load_model, load_model_by_id
 
@@ -253,16 +254,24 @@ def _exact_pixels(pixels, notes: list[str]) -> np.ndarray:
 
 def _encode_exact(net: Model, greys: list[np.ndarray], max_error: int) -> list[Encoded]:
     """Lossless and max_error files at each image's own size: the smallest of the version-3
-    modes (codec/lossless.py) and, for 28x28 images, the MNIST-tuned residual layer."""
+    modes (codec/lossless.py); for 28x28 images of a model without guided tables, also the
+    MNIST-tuned residual layer. Colour images: three planes (codec/colour.py), version 4."""
     from .colour import colour_payload
 
     level = {k: q for q, k in RESIDUAL_LEVELS.items()}.get(max_error)
-    files = [pack(Header(net.model_id, RESIDUAL_MODE + max_error, grey.shape[1], grey.shape[0],
-                         version=3), exact_payload(grey, max_error)) if grey.ndim == 2 else
-             pack(Header(net.model_id, RESIDUAL_MODE + max_error, grey.shape[1], grey.shape[0],
-                         channels=3), colour_payload(grey, max_error)) for grey in greys]
     small = [i for i, grey in enumerate(greys) if grey.shape == (SIZE, SIZE)]
-    if small and net.residual is not None:
+    guided = [None] * len(greys)
+    if small and net.residual is not None and net.residual.guided is not None:
+        # One vectorised run over every 28x28 image of the batch.
+        for i, payload in zip(small, guided_payloads(net, np.stack([greys[i] for i in small]),
+                                                     max_error)):
+            guided[i] = payload
+    files = [pack(Header(net.model_id, RESIDUAL_MODE + max_error, grey.shape[1], grey.shape[0],
+                         version=3), exact_payload(grey, max_error, g)) if grey.ndim == 2 else
+             pack(Header(net.model_id, RESIDUAL_MODE + max_error, grey.shape[1], grey.shape[0],
+                         channels=3), colour_payload(grey, max_error))
+             for grey, g in zip(greys, guided)]
+    if small and net.residual is not None and net.residual.guided is None:
         for i, data in zip(small, _residual_files(net, [greys[i] for i in small], max_error)):
             files[i] = min(files[i], data, key=len)
     return [Encoded(data, net.name, level, max_error=max_error) for data in files]
@@ -445,11 +454,16 @@ def _decode_batch(files: list) -> list[np.ndarray]:
     parsed = [unpack(_file_bytes(data)) for data in files]
     decoded = [_decode_exact(header, payload) if _exact_file(header) else None
                for header, payload in parsed]
+    _decode_guided_files(parsed, decoded)
     latents, nets, residuals = [], [], []
     for header, payload in parsed:
         if _exact_file(header):  # coded without the network: nothing to run
             continue
         net = load_model_by_id(header.model_id)
+        if net.channels != header.channels:
+            kinds = {1: "grey", 3: "colour"}
+            raise NicFormatError(f"a {kinds[header.channels]} file names model {net.name!r}, which "
+                                 f"codes {kinds[net.channels]} images")
         quality, latent_payload, residual_part = _split(net, header, payload)
         table = _level_table(net, quality, error=NicFormatError)
         latents.append(table.dequantize(decode_symbols(latent_payload, table)[None])[0])
@@ -474,11 +488,12 @@ def _decode_batch(files: list) -> list[np.ndarray]:
 
 def _exact_file(header: Header) -> bool:
     """Version 3 files, and colour files with a residual quality: the pixels at their own size,
-    coded without the network."""
+    coded without the network (or, guided, with it: _decode_guided_files)."""
     return header.version == 3 or (header.version == 4 and header.quality >= RESIDUAL_MODE)
 
 
-def _decode_exact(header: Header, payload: bytes) -> np.ndarray:
+def _decode_exact(header: Header, payload: bytes) -> np.ndarray | None:
+    """A version-3 or colour exact image, or None for a guided one (decoded with its model)."""
     if header.quality < RESIDUAL_MODE or header.inverted or header.placement or header.levels:
         raise NicFormatError("a version 3 file holds a residual layer at its own size only")
     if header.channels == 3:
@@ -486,8 +501,26 @@ def _decode_exact(header: Header, payload: bytes) -> np.ndarray:
 
         return decode_colour_payload(payload, header.width, header.height,
                                      header.quality - RESIDUAL_MODE)
+    if payload and is_guided(payload[0]):
+        if (header.width, header.height) != (SIZE, SIZE):
+            raise NicFormatError("a guided payload codes a 28x28 image only")
+        return None
     return decode_exact_payload(payload, header.width, header.height,
                                 header.quality - RESIDUAL_MODE)
+
+
+def _decode_guided_files(parsed: list, decoded: list) -> None:
+    """Fill in the guided version-3 images, one vectorised run per model."""
+    rows = [i for i, (header, _) in enumerate(parsed) if header.version == 3 and decoded[i] is None]
+    for model_id in dict.fromkeys(parsed[i][0].model_id for i in rows):
+        net = load_model_by_id(model_id)
+        mine = [i for i in rows if parsed[i][0].model_id == model_id]
+        if net.residual is None or net.residual.guided is None:
+            raise NicFormatError(f"model {net.name!r} has no guided tables, which this file needs")
+        images = decode_guided(net, [parsed[i][1] for i in mine],
+                               [parsed[i][0].quality - RESIDUAL_MODE for i in mine])
+        for i, image in zip(mine, images):
+            decoded[i] = image
 
 
 def _file_bytes(data) -> bytes:
@@ -579,7 +612,7 @@ def _coding(header: Header, payload: bytes) -> str:
         return "residual"
     if header.channels == 3:
         return "colour planes: " + ("G, R-G, B-G" if payload[:1] == b"\x01" else "R, G, B")
-    return MODE_NAMES.get(payload[0], "unknown") if payload else "unknown"
+    return mode_name(payload[0]) if payload else "unknown"
 
 
 def _level_of(quality_byte: int) -> int | None:

@@ -27,8 +27,9 @@ import numpy as np
 from .errors import NicError, NicFidelityWarning, NicFormatError
 # The .nic format's own field helpers: one definition of varints, zigzag and flag bits.
 from .format import (_FLAG_GEOMETRY, _FLAG_INVERTED, _FLAG_LEVELS, _FLAG_PLACEMENT,
-                     DEFAULT_SIZE, MAX_PAYLOAD, Header, _decode_varint, _encode_varint,
-                     _read_placement, _zigzag, pack, unpack)
+                     DEFAULT_COLOUR_SIZE, DEFAULT_SIZE, MAX_PAYLOAD_V4, RESIDUAL_QUALITY, VERSIONS,
+                     Header, _decode_varint, _encode_varint, _read_placement, _zigzag, pack,
+                     unpack)
 
 __all__ = ["ARCHIVE_MAGIC", "ARCHIVE_VERSION", "ARCHIVE_EXTENSION", "Archive", "pack_archive",
            "open_archive", "write_archive"]
@@ -37,7 +38,7 @@ ARCHIVE_MAGIC = b"\x8bNPK"  # 0x8B, not .nic's 0x89: an archive is never taken f
 ARCHIVE_VERSION = 1
 ARCHIVE_EXTENSION = ".nicpack"
 MAX_ITEMS = (1 << 28) - 1  # the largest 4-byte varint
-MAX_RECORD = MAX_PAYLOAD + 64  # a payload and the largest per-item fields
+MAX_RECORD = MAX_PAYLOAD_V4 + 64  # the largest payload (colour lossless) and per-item fields
 MAX_SECTION = (1 << 28) - 1
 _SECTION_LABELS = 0x1
 _SECTION_NAMES = 0x2
@@ -54,7 +55,7 @@ class _Kind:
 
     model_id: int
     quality: int
-    flags: int  # the .nic flags nibble: INVERTED, GEOMETRY, PLACEMENT, LEVELS
+    flags: int  # the .nic version/flags byte: version above, INVERTED, GEOMETRY, PLACEMENT, LEVELS
     width: int = DEFAULT_SIZE
     height: int = DEFAULT_SIZE
 
@@ -99,7 +100,9 @@ def _kind_of(header: Header) -> _Kind:
              | (_FLAG_GEOMETRY if header.has_geometry else 0)
              | (_FLAG_PLACEMENT if header.placement is not None else 0)
              | (_FLAG_LEVELS if header.levels is not None else 0))
-    return _Kind(header.model_id, header.quality, flags, header.width, header.height)
+    # The version says how the payload is laid out (3: a residual mode byte; 4: colour).
+    return _Kind(header.model_id, header.quality, header.version << 4 | flags, header.width,
+                 header.height)
 
 
 def _kind_bytes(kind: _Kind) -> bytes:
@@ -205,7 +208,7 @@ def _read_kinds(view: memoryview, pos: int, count: int) -> tuple[list[_Kind], in
             raise NicFormatError(f"{_TRUNCATED}: it ends inside a kind")
         model_id, quality, flags = view[pos], view[pos + 1], view[pos + 2]
         pos += 3
-        width = height = DEFAULT_SIZE
+        width = height = DEFAULT_COLOUR_SIZE if flags >> 4 == 4 else DEFAULT_SIZE
         if flags & _FLAG_GEOMETRY:
             width, pos = _varint(view, pos, "width", 1 << 13)
             height, pos = _varint(view, pos, "height", 1 << 13)
@@ -215,15 +218,27 @@ def _read_kinds(view: memoryview, pos: int, count: int) -> tuple[list[_Kind], in
 
 def _checked_kind(kind: _Kind) -> _Kind:
     """A kind must be what some valid .nic header would give."""
-    if kind.flags & ~_NIC_FLAGS:
+    version = kind.flags >> 4
+    if version not in VERSIONS:
+        raise NicFormatError(f"a kind names .nic version {version} (this nic reads "
+                             f"{VERSIONS[0]} to {VERSIONS[-1]})")
+    if kind.flags & 0x0F & ~_NIC_FLAGS or (version == 4 and kind.flags & ~_FLAG_GEOMETRY & 0x0F) \
+            or (version == 1 and kind.flags & (_FLAG_PLACEMENT | _FLAG_LEVELS)):
         raise NicFormatError(f"reserved flag bits are set in a kind (flags 0x{kind.flags:x})")
-    if kind.flags & _FLAG_GEOMETRY and (kind.width, kind.height) == (DEFAULT_SIZE, DEFAULT_SIZE):
-        raise NicFormatError("non-canonical geometry: a 28x28 kind must omit width and height")
+    if version == 2 and not kind.flags & (_FLAG_PLACEMENT | _FLAG_LEVELS):
+        raise NicFormatError("non-canonical version: a kind without placement or levels is version 1")
+    if version == 3 and kind.quality < RESIDUAL_QUALITY:
+        raise NicFormatError("non-canonical version: a version 3 kind has a residual quality")
+    default = DEFAULT_COLOUR_SIZE if version == 4 else DEFAULT_SIZE
+    if kind.flags & _FLAG_GEOMETRY and (kind.width, kind.height) == (default, default):
+        raise NicFormatError(f"non-canonical geometry: a {default}x{default} kind must omit "
+                             "width and height")
     if kind.flags & _FLAG_LEVELS and kind.flags & _FLAG_INVERTED:
         raise NicFormatError("levels carry the polarity: a kind with levels cannot be inverted")
     if kind.model_id == 0 or kind.quality == 0:
         raise NicFormatError("model id and quality must be 1..255 in every kind")
-    Header(kind.model_id, kind.quality, kind.width, kind.height)  # the size limits
+    Header(kind.model_id, kind.quality, kind.width, kind.height,  # the size limits
+           channels=3 if version == 4 else 1)
     return kind
 
 
@@ -267,8 +282,10 @@ def _item_file(view: memoryview, layout: _Layout, index: int) -> bytes:
         if pos + 2 > len(body):
             raise NicFormatError(f"item {index}: its record ends inside the levels field")
         levels, pos = (body[pos], body[pos + 1]), pos + 2
+    version = kind.flags >> 4
     header = Header(kind.model_id, kind.quality, kind.width, kind.height,
-                    inverted=bool(kind.flags & _FLAG_INVERTED), placement=placement, levels=levels)
+                    inverted=bool(kind.flags & _FLAG_INVERTED), placement=placement, levels=levels,
+                    channels=3 if version == 4 else 1, version=version)
     return pack(header, body[pos:])
 
 

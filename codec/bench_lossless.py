@@ -50,10 +50,21 @@ def run_lossless_bench(limit: int | None = None, out: Path | None = None, seed: 
                                  lambda files, c=codec: [c.decode([f], None)[0] for f in files]))
     out = Path(out) if out is not None else Path("bench-out") / "lossless"
     result = {"command": f"nic bench --task lossless --limit {count} --out {out}",
-              "seed": seed, "results": rows, "summary": _summary(rows)}
+              "seed": seed, "results": rows, "summary": _summary(rows),
+              "mnist_speed": _mnist_speed(min(count * 10, 2000))}
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "lossless.json", (json.dumps(result, indent=1) + "\n").encode(), force=True)
     return result
+
+
+def _mnist_speed(count: int) -> dict:
+    """Lossless 28x28 speed on MNIST test images (the guided coder), in one batch each way."""
+    from .data import load_dataset
+
+    images = list(load_dataset("mnist")[2][:count])
+    row = _measure("mnist-test", "nic", images, _nic_encode, _nic_decode)
+    return {key: row[key] for key in ("images", "bpp", "exact", "encode_images_per_s",
+                                      "decode_images_per_s")}
 
 
 def _nic_encode(images):
@@ -112,3 +123,7 @@ def print_lossless_report(result: dict) -> None:
     console.print(table)
     for line in result["summary"]:
         console.print(line, highlight=False, soft_wrap=True)
+    speed = result["mnist_speed"]
+    console.print(f"MNIST 28x28 lossless, {speed['images']} test images: {speed['bpp']:.3f} bpp, "
+                  f"encode {speed['encode_images_per_s']:.0f} images/s, decode "
+                  f"{speed['decode_images_per_s']:.0f} images/s (one core)", highlight=False)

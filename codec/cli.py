@@ -1016,6 +1016,9 @@ def train(
         "photographed, normalised as encode does.")] = None,
     init_from: Annotated[Optional[Path], typer.Option(
         help="A model folder to start from (fine-tuning) instead of random weights.")] = None,
+    residual_only: Annotated[bool, typer.Option(
+        help="Keep the trained model in OUT; fit only the guided lossless coder's tables "
+        "(training split) into its residual.npz and card.")] = False,
 ) -> None:
     """Train a model on a dataset and write its LiteRT files, entropy tables and card.
 
@@ -1028,13 +1031,19 @@ def train(
     name = name or dataset
     out = out or Path("weights") / name
     _require_extra("train")
-    if model_id is None and not (tables_only or fidelity_only):
+    if model_id is None and not (tables_only or fidelity_only or residual_only):
         model_id = _free_model_id()
     elif model_id is not None:
         _warn_taken_id(model_id, out)
     _quiet_tensorflow()
     from .train import retable, train as run_training
 
+    if residual_only:
+        from .train import refit_residual
+
+        card = refit_residual(out)
+        typer.echo(f"fitted the guided tables of {out} (residual.npz)")
+        return
     if fidelity_only:
         from .train import calibrate_fidelity
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from .entropy import FAMILY, shortest_stream, stream_words
 from .errors import NicFormatError
+from .guided import GuidedModel
 
 __all__ = ["ResidualModel", "build_residual_model", "pixel_check", "residual_payload"]
 
@@ -76,6 +77,7 @@ class ResidualModel:
     base_quality: int
     counts_a: np.ndarray  # (A_CONTEXTS, 256) int64
     counts_b: np.ndarray  # (B_CONTEXTS, 256) int64
+    guided: GuidedModel | None = None  # the guided coder's tables (format v3 mode 16+), if fitted
 
     @cached_property
     def _cumulative(self) -> tuple[np.ndarray, np.ndarray]:
@@ -86,13 +88,15 @@ class ResidualModel:
         )
 
     def save(self, path: Path) -> None:
-        np.savez(path, base_quality=self.base_quality, counts_a=self.counts_a,
-                 counts_b=self.counts_b)
+        guided = self.guided.arrays() if self.guided else {}
+        np.savez_compressed(path, base_quality=self.base_quality, counts_a=self.counts_a,
+                            counts_b=self.counts_b, **guided)
 
     @classmethod
     def load(cls, source) -> "ResidualModel":
         with np.load(source) as arrays:
-            return cls(int(arrays["base_quality"]), arrays["counts_a"], arrays["counts_b"])
+            return cls(int(arrays["base_quality"]), arrays["counts_a"], arrays["counts_b"],
+                       GuidedModel.from_arrays(arrays))
 
     def encode(self, pixels: np.ndarray, x_hat: np.ndarray, max_error: int) -> tuple[bytes, np.ndarray]:
         """Code 28x28 uint8 pixels given x_hat; returns (payload, the pixels the decoder gets)."""

@@ -121,7 +121,9 @@ def load_model(name: str) -> "Model":
 def load_model_by_id(model_id: int) -> "Model":
     """The installed model whose card carries `model_id`, as named in a .nic header."""
     for name, card in installed_models().items():
-        if card["model_id"] == model_id and card.get("task") != "classify":
+        # Classifiers and denoising filters write no files: their ids name no .nic file.
+        if card["model_id"] == model_id and card.get("task") != "classify" \
+                and card.get("kind") != "filter":
             return _load(name)
     raise NicUnknownModelError(
         f"the file needs model id {model_id}, which is not installed here (nic models lists "
@@ -275,11 +277,18 @@ class Model:
 
     def decode_latents(self, latents: np.ndarray) -> np.ndarray:
         """Latents float32 (N, D) -> decoded images uint8 (N, 28, 28), or (N, 32, 32, 3) colour."""
-        side = self.output_size
         if not len(latents):
+            side = self.output_size
             return np.zeros((0, side, side) + ((3,) if self.channels == 3 else ()), np.uint8)
+        return to_uint8(self.decode_floats(latents))
+
+    def decode_floats(self, latents: np.ndarray) -> np.ndarray:
+        """Latents float32 (N, D) -> the decoder's intensities float32 (N, 28, 28), or
+        (N, 32, 32, 3) colour, in [0, 1] (the guided coder rounds them itself, codec/guided.py)."""
+        if not len(latents):
+            return np.zeros((0, self.output_size, self.output_size), np.float32)
         pixels = self._network("decoder")(latents.astype(np.float32))
-        return to_uint8(pixels if self.channels == 3 else pixels[..., 0])
+        return pixels if self.channels == 3 else pixels[..., 0]
 
 
 @contextmanager

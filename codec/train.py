@@ -23,7 +23,8 @@ from .errors import NicError
 from .noise import add_random_noise, reduce2x
 from .residual import build_residual_model
 
-__all__ = ["train", "retable", "calibrate_fidelity", "DEFAULT_MULTIPLIERS", "WEIGHT_FILES"]
+__all__ = ["train", "retable", "refit_residual", "calibrate_fidelity", "DEFAULT_MULTIPLIERS",
+           "WEIGHT_FILES"]
 
 # Quality level -> step size in units of each dimension's posterior std (see entropy.py).
 DEFAULT_MULTIPLIERS = {1: 5.0, 2: 4.0, 3: 3.2, 4: 2.6, 5: 2.1, 6: 1.7, 7: 1.3, 8: 0.9}
@@ -304,6 +305,37 @@ def _build_residual(out: Path, card: dict, images: np.ndarray) -> None:
     with _installed(out, card):
         x_hat = np.stack(decode_batch(encode_batch(images, model=card["name"], quality=base)))
     build_residual_model(images, x_hat, base).save(out / "residual.npz")
+    card["fingerprints"] = fingerprints(out)
+    _fit_guided(out, card, images)
+
+
+def refit_residual(out: Path) -> dict:
+    """Fit the guided coder's tables (codec/guided.py) of a trained model folder on its training
+    split, keeping its residual layer's histograms (old files decode as before); no training."""
+    card = json.loads((out / "card.json").read_text())
+    card["residual_command"] = _command_line()
+    x_plain, _, _ = _splits(card["dataset"], card.get("limit"))
+    _fit_guided(out, card, x_plain)
+    card["fingerprints"] = fingerprints(out)
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def _fit_guided(out: Path, card: dict, images: np.ndarray) -> None:
+    """Add the guided tables to residual.npz, from x_hat as the shipped runtime computes it."""
+    from dataclasses import replace
+
+    from .guided import fit_guided, x_hat_at
+    from .runtime import load_model
+
+    with _installed(out, card):
+        net = load_model(card["name"])
+        table = net.tables[net.residual.base_quality]
+        floats = np.concatenate([
+            net.decode_floats(table.dequantize(table.quantize(net.encode_latents(part))))
+            for part in np.array_split(images, max(1, len(images) // 4096))])
+        guided = fit_guided(images, x_hat_at(floats, 0))
+        replace(net.residual, guided=guided).save(out / "residual.npz")
 
 
 def _validate(out: Path, card: dict, inputs: np.ndarray, targets: np.ndarray) -> dict:

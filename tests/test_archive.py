@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 import codec
 from codec import parallel
+from codec.data import load_dataset
 from codec.archive import pack_archive
 from codec.cli import app
 from codec.errors import NicFormatError
@@ -201,3 +202,18 @@ def test_readme_archive_example_runs(tmp_path, mnist_test, monkeypatch):
     exec(block, names)
     assert np.array_equal(names["images"], codec.decode_batch(codec.encode_batch(mnist_test[:40])))
     assert len(names["part"]) == 0 and names["archive"].labels.tolist() == names["y"].tolist()
+
+
+def test_lossless_grey_and_colour_items_of_any_version_come_back_exactly(tmp_path):
+    from codec import open_archive, write_archive
+
+    mnist = load_dataset("mnist")[2][:6]
+    colour = load_dataset("cifar")[2][:3]
+    path = tmp_path / "mixed.nicpack"
+    grey_items = list(mnist) + [np.tile(mnist[0], (2, 3))]  # 28x28 (guided) and 56x84 (adaptive)
+    write_archive(grey_items + list(colour), path, lossless=True)
+    archive = open_archive(path)
+    versions = {codec.inspect(archive.nic_file(i))["format_version"] for i in range(len(archive))}
+    assert versions >= {3, 4}
+    for i, image in enumerate(grey_items + list(colour)):
+        assert np.array_equal(archive[i], image)

@@ -147,3 +147,83 @@ def test_lossless_bench_is_exact_and_reproducible(tmp_path):
     assert all(row["exact"] for row in result["results"])
     assert {row["codec"] for row in result["results"]} >= {"nic", "png"}
     np.testing.assert_array_equal(build_group("typeset", 3)[2], build_group("typeset", 3)[2])
+
+
+# MNIST test image 0, lossless, guided (mode 16: plain rounding of x_hat), written by this coder.
+GUIDED_FILE = bytes.fromhex(
+    "894e30098063101fd38126d06cba1ade3fa2291f9c96c907c6c3f3399da837209487f14cc59e72d335b9ef2286"
+    "75ea5cdc6f2cb32a0482ac85f080f844f19e1595c54ce390ccb16e1ee4a284de9f81262a38066a9af4868aac30"
+    "93ac5dbe6b4e1a1e000fbd4b2597d88c5f"
+)
+
+
+def test_guided_files_keep_decoding(mnist_test):
+    np.testing.assert_array_equal(codec.decode(GUIDED_FILE), mnist_test[0])
+    assert codec.inspect(GUIDED_FILE)["coding"] == "guided"
+    assert codec.encode(mnist_test[0], lossless=True) == GUIDED_FILE
+
+
+def test_mnist_lossless_is_guided_and_small(mnist_test):
+    files = codec.encode_batch(mnist_test[:200], lossless=True)
+    assert {codec.inspect(f)["coding"] for f in files} == {"guided"}
+    assert 8 * np.mean([len(f) for f in files]) / 784 <= 1.30
+    np.testing.assert_array_equal(np.stack(codec.decode_batch(files)), mnist_test[:200])
+
+
+def test_guided_rounding_survives_a_runtime_difference_within_the_margin():
+    """Network outputs that move by less than EPSILON give the same x_hat under the chosen r."""
+    from codec.guided import EPSILON, robust_rounding, x_hat_at
+
+    rng = np.random.default_rng(3)
+    floats = rng.random((300, 28, 28)).astype(np.float32) ** 3  # mostly dark, like digits
+    floats[:, :8] = 0.0  # a saturated background
+    rounding = robust_rounding(floats)
+    ok = rounding >= 0
+    assert ok.mean() > 0.5
+    for move in (EPSILON * 0.99 / 255, -EPSILON * 0.99 / 255):
+        moved = floats.astype(np.float64) + move
+        np.testing.assert_array_equal(x_hat_at(moved[ok], rounding[ok]),
+                                      x_hat_at(floats[ok], rounding[ok]))
+
+
+def _with_mode(data: bytes, payload: bytes) -> bytes:
+    from codec.format import pack
+
+    header, _ = unpack(data)
+    return pack(header, payload)
+
+
+def test_a_guided_pixel_check_catches_other_pixels():
+    _, payload = unpack(GUIDED_FILE)
+    r = payload[0] - 16
+    image = codec.decode(GUIDED_FILE)
+    from codec.residual import pixel_check
+
+    checked = _with_mode(GUIDED_FILE, bytes([32 + r]) + pixel_check(image) + payload[1:])
+    np.testing.assert_array_equal(codec.decode(checked), image)
+    assert codec.inspect(checked)["coding"] == "guided"
+    wrong = _with_mode(GUIDED_FILE, bytes([32 + r]) + b"\x00\x00" + payload[1:])
+    with pytest.raises(codec.NicFormatError, match="pixel check failed"):
+        codec.decode(wrong)
+
+
+def test_bad_guided_payloads_raise_format_errors():
+    from codec.format import Header, pack
+
+    with pytest.raises(codec.NicFormatError, match="28x28 image only"):
+        codec.decode(pack(Header(9, 128, width=3, height=1, version=3), b"\x10\x00"))
+    with pytest.raises(codec.NicFormatError, match="too short"):
+        codec.decode(_with_mode(GUIDED_FILE, b"\x20\x00"))
+    for cut in (1, 5, 40):  # a damaged stream decodes to some pixels or is refused, never crashes
+        _, payload = unpack(GUIDED_FILE)
+        try:
+            codec.decode(_with_mode(GUIDED_FILE, payload[:cut]))
+        except codec.NicFormatError:
+            pass
+
+
+def test_near_lossless_mnist_sizes_stay_below_the_residual_layer(mnist_test):
+    limits = {1: 103, 2: 92, 4: 80, 8: 67}  # mean bytes of the version-1 residual layer
+    for k, limit in limits.items():
+        files = codec.encode_batch(mnist_test[:100], max_error=k)
+        assert np.mean([len(f) for f in files]) <= limit

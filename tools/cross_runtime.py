@@ -2,8 +2,9 @@
 
     python tools/cross_runtime.py [--limit 10000] [--max-error 0]
 
-The encoder side runs the Keras originals (weights/mnist/*.keras, TensorFlow): the latent, the
-lossy reconstruction x_hat and the residual are computed from Keras outputs. The file is then
+The encoder side is nic's own lossless encoder with the Keras originals (weights/mnist/*.keras,
+TensorFlow) as its networks: the latent, the lossy reconstruction x_hat and the guided coding are
+computed from Keras outputs. The file is then
 decoded by `codec.decode` (LiteRT). Prints how many images decode exactly, how many are refused
 by the pixel check (a runtime difference caught), and how many fail otherwise (must be 0).
 """
@@ -16,33 +17,38 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+class KerasNetworks:
+    """A codec model whose encoder and decoder networks are the Keras originals: everything
+    else (tables, residual and guided coders) is the installed model's own."""
+
+    def __init__(self, model_name: str = "mnist"):
+        import keras
+
+        from codec.runtime import load_model, training_file
+
+        self.net = load_model(model_name)
+        self._encoder = keras.models.load_model(training_file(self.net, "encoder.keras"),
+                                                compile=False)
+        self._decoder = keras.models.load_model(training_file(self.net, "decoder.keras"),
+                                                compile=False)
+
+    def __getattr__(self, name):
+        return getattr(self.net, name)
+
+    def encode_latents(self, images: np.ndarray) -> np.ndarray:
+        pixels = (images / 255.0).astype(np.float32)[..., None]
+        return self._encoder.predict(pixels, verbose=0)[0]
+
+    def decode_floats(self, latents: np.ndarray) -> np.ndarray:
+        return self._decoder.predict(latents.astype(np.float32), verbose=0)[..., 0]
+
+
 def keras_encode(images: np.ndarray, max_error: int, model_name: str = "mnist") -> list[bytes]:
-    """The whole encoder with Keras networks in place of LiteRT."""
-    import keras
+    """The whole lossless encoder (codec.api's exact path) with Keras networks in place of LiteRT."""
+    from codec.api import _encode_exact
 
-    from codec.api import RESIDUAL_MODE, _header
-    from codec.entropy import encode_symbols
-    from codec.format import pack
-    from codec.images import prepare
-    from codec.residual import pixel_check
-    from codec.runtime import load_model, to_uint8, training_file
-
-    net = load_model(model_name)
-    encoder = keras.models.load_model(training_file(net, "encoder.keras"), compile=False)
-    decoder = keras.models.load_model(training_file(net, "decoder.keras"), compile=False)
-    prepared = [prepare(image) for image in images]
-    model_images = np.stack([m for m, _ in prepared])
-    means = encoder.predict((model_images / 255.0).astype(np.float32)[..., None], verbose=0)[0]
-    table = net.tables[net.residual.base_quality]
-    symbols = table.quantize(means)
-    x_hats = to_uint8(decoder.predict(table.dequantize(symbols), verbose=0)[..., 0])
-    files = []
-    for row, image, x_hat, (_, geometry) in zip(symbols, model_images, x_hats, prepared):
-        latent = encode_symbols(row, table)
-        body, decoded = net.residual.encode(image, x_hat, max_error)
-        payload = bytes([len(latent)]) + latent + body + pixel_check(decoded)
-        files.append(pack(_header(net, RESIDUAL_MODE + max_error, geometry), payload))
-    return files
+    networks = KerasNetworks(model_name)
+    return [e.data for e in _encode_exact(networks, list(images), max_error)]
 
 
 def main() -> None:

@@ -1,0 +1,272 @@
+"""The guided coder: 28x28 pixels coded around the network's reconstruction x_hat (format v3, mode 2).
+
+The latent (at the model's residual base level) and the pixels share one range-coded stream.
+The pixels are coded in three interlaced passes, each a vectorised coder call:
+
+    pass 1  (even, even)  nothing decoded around it yet: x_hat and its 3x3 neighbourhood
+    pass 2  (odd, odd)    + its 4 diagonal neighbours (pass 1)
+    pass 3  the rest      + its 4 neighbours above, below, left and right (passes 1 and 2)
+
+A pixel's probabilities over the 256 grey levels are the sum of two histograms, each chosen by
+its own context (a linear mixture of two experts, which smooths where one context is rare):
+
+* context 1: a linear prediction from x_hat, its neighbours and the decoded neighbours (integer
+  weights fitted by least squares on the training split), the local activity, and how far the
+  decoded neighbours' mean lies from that prediction;
+* context 2: x_hat, the decoded neighbours' mean (pass 1: x_hat's) and their spread.
+
+Both histograms are integer counts fitted on the training split and normalised to one integer
+total, so the summed row is exact in any arithmetic and encoder and decoder build identical
+probabilities (`nic train --residual-only`).
+
+Decoding everywhere. x_hat comes out of a float network, and two runtimes (Keras, LiteRT, or
+another CPU) differ by up to about 3e-4 grey levels; rounding can then flip a pixel by one level
+and change the contexts. The file therefore names the rounding: x_hat = floor(255 f + (8 + r) / 16)
+with r in 0..15 stored in the mode byte, and the encoder picks an r for which no unclipped pixel
+lies within EPSILON of a rounding edge. Any runtime within EPSILON of the encoder's then computes
+the same x_hat, so the same probabilities, so the same pixels.
+"""
+
+from dataclasses import dataclass
+
+import constriction
+import numpy as np
+
+from .entropy import FAMILY, stream_words
+
+__all__ = ["GuidedModel", "fit_guided", "robust_rounding", "x_hat_at", "OFFSETS", "EPSILON"]
+
+SIZE = 28
+OFFSETS = 16  # roundings the mode byte can name: r in 0..15
+EPSILON = 1 / 512  # grey levels: 7x the largest Keras/LiteRT difference measured (2.8e-4)
+_ROWS, _COLS = np.indices((SIZE, SIZE))
+PASSES = ((_ROWS % 2 == 0) & (_COLS % 2 == 0), (_ROWS % 2 == 1) & (_COLS % 2 == 1),
+          (_ROWS + _COLS) % 2 == 1)
+_AROUND = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+_DECODED = ((), ((-1, -1), (1, 1), (-1, 1), (1, -1)), ((-1, 0), (1, 0), (0, -1), (0, 1)))
+_ACTIVITY = np.array([2, 8, 24, 48, 96, 160, 255])
+_OFFSET = np.array([-40, -12, -4, 0, 4, 12, 40])
+_SPREAD = np.array([4, 16, 40, 64, 96, 128, 192])
+CONTEXTS = 4096  # per pass and context kind
+_WEIGHT_SHIFT = 10  # predictor weights are integers in 1/1024ths
+_ROW_TOTAL = 65536 - 256  # each histogram row sums to at most this (uint16 entries, each >= 1)
+_TAIL_BITS = 256  # the trim check decodes at least this much information after its checkpoint
+
+
+def x_hat_at(floats: np.ndarray, offset: np.ndarray | int) -> np.ndarray:
+    """x_hat (N, 28, 28) int32 from network outputs in [0, 1] under rounding offsets r (N,)."""
+    shift = (8 + np.reshape(offset, (-1, 1, 1))) / 16.0
+    return np.clip(np.floor(floats.astype(np.float64) * 255.0 + shift), 0, 255).astype(np.int32)
+
+
+def robust_rounding(floats: np.ndarray) -> np.ndarray:
+    """Per image, the first rounding r (0, 1, 15, 2, 14, ...: nearest to plain rounding first)
+    under which no pixel's x_hat changes when the network output moves by EPSILON; -1 if none."""
+    scaled = floats.astype(np.float64).reshape(len(floats), -1) * 255.0
+    chosen = np.full(len(floats), -1)
+    for r in sorted(range(OFFSETS), key=lambda r: min(r, OFFSETS - r)):
+        value = scaled + (8 + r) / 16.0
+        low, high = np.floor(value - EPSILON), np.floor(value + EPSILON)
+        flips = (low != high) & (high >= 1) & (low <= 254)  # clipping hides the others
+        free = (chosen < 0) & ~flips.any(axis=1)
+        chosen[free] = r
+    return chosen
+
+
+def _shift(images: np.ndarray, dr: int, dc: int) -> np.ndarray:
+    """images[:, r + dr, c + dc], mirrored at the edges (index -1 reads 1): a mirrored
+    neighbour has the same parity, so it is decoded whenever the true one would be."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)), mode="reflect")
+    return padded[:, 1 + dr : 1 + dr + SIZE, 1 + dc : 1 + dc + SIZE]
+
+
+def _features(x_hat: np.ndarray, known: np.ndarray, index: int) -> np.ndarray:
+    """(N, pixels, F) int64 of one pass: x_hat, its 8 neighbours, the decoded neighbours."""
+    mask = PASSES[index]
+    parts = [x_hat] + [_shift(x_hat, *o) for o in _AROUND] + \
+        [_shift(known, *o) for o in _DECODED[index]]
+    return np.stack([p[:, mask] for p in parts], axis=-1).astype(np.int64)
+
+
+def _contexts(features: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two contexts (integers in 0..CONTEXTS-1) of each pixel from its features."""
+    h, around = features[..., 0], features[..., 1:9]
+    near = features[..., 9:] if features.shape[-1] > 9 else around
+    count = near.shape[-1]
+    pred = (features @ weights[:-1] + weights[-1]) >> _WEIGHT_SHIFT
+    pred = np.clip(pred, 0, 255)
+    spread = near.max(axis=-1) - near.min(axis=-1)
+    activity = spread + np.abs(8 * h - around.sum(axis=-1)) // 8
+    offset = (near.sum(axis=-1) - count * pred) // count
+    first = ((pred // 4) * 8 + np.digitize(activity, _ACTIVITY)) * 8 + np.digitize(offset, _OFFSET)
+    if features.shape[-1] > 9:
+        mean = (near.sum(axis=-1) + count // 2) // count
+        second = ((h // 8) * 16 + mean // 16) * 8 + np.digitize(spread, _SPREAD)
+    else:
+        drift = (around.sum(axis=-1) - 8 * h) // 8
+        second = ((h // 4) * 8 + np.digitize(spread, _SPREAD)) * 8 + np.digitize(drift, _OFFSET)
+    return first, second
+
+
+@dataclass(frozen=True)
+class GuidedModel:
+    """Per pass: predictor weights (F + 1,) int64 and two histogram tables (CONTEXTS, 256) uint16."""
+
+    weights: tuple[np.ndarray, ...]
+    tables: tuple[tuple[np.ndarray, np.ndarray], ...]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {}
+        for p, (w, (t1, t2)) in enumerate(zip(self.weights, self.tables)):
+            out.update({f"guided_weights_{p}": w, f"guided_first_{p}": t1,
+                        f"guided_second_{p}": t2})
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays) -> "GuidedModel | None":
+        if "guided_weights_0" not in arrays:
+            return None
+        return cls(tuple(arrays[f"guided_weights_{p}"].astype(np.int64) for p in range(3)),
+                   tuple((arrays[f"guided_first_{p}"], arrays[f"guided_second_{p}"])
+                         for p in range(3)))
+
+    def pass_rows(self, x_hat: np.ndarray, known: np.ndarray, index: int) -> np.ndarray:
+        """Integer histogram rows (N, pixels, 256) of one pass, given the decoded pixels."""
+        first, second = _contexts(_features(x_hat, known, index), self.weights[index])
+        t1, t2 = self.tables[index]
+        return t1[first].astype(np.int32) + t2[second]
+
+    def encode(self, latent: np.ndarray, latent_probabilities: np.ndarray, pixels: np.ndarray,
+               x_hat: np.ndarray, max_error: int) -> list[bytes]:
+        """Streams (latent, then passes) of many images: pixels and x_hat (N, 28, 28)."""
+        q, known = _bins(pixels, max_error)
+        per_pass = [_bin_probabilities(self.pass_rows(x_hat, known, i), max_error)
+                    for i in range(3)]
+        streams = []
+        for n in range(len(pixels)):
+            values = np.concatenate([q[n][PASSES[i]] for i in range(3)]).astype(np.int32)
+            models = np.concatenate([per_pass[i][n] for i in range(3)])
+            streams.append(_encode_trimmed(latent[n].astype(np.int32), latent_probabilities,
+                                           values, models))
+        return streams
+
+    def decode_passes(self, decoders: list, x_hat: np.ndarray, max_error: int) -> np.ndarray:
+        """The pixels (N, 28, 28) uint8 of many images whose decoders stand after the latent."""
+        q = np.zeros(x_hat.shape, np.int32)
+        known = np.zeros(x_hat.shape, np.int32)
+        for i, mask in enumerate(PASSES):
+            probabilities = _bin_probabilities(self.pass_rows(x_hat, known, i), max_error)
+            for n, decoder in enumerate(decoders):
+                q[n][mask] = decoder.decode(FAMILY, probabilities[n])
+            known = _dequantised(q, max_error)
+        return known.astype(np.uint8)
+
+
+def _bins(pixels: np.ndarray, max_error: int) -> tuple[np.ndarray, np.ndarray]:
+    """(q, the pixels the decoder gets): bins of width 2k+1 fixed in the value domain."""
+    q = (pixels.astype(np.int32) + max_error) // (2 * max_error + 1)
+    return q, _dequantised(q, max_error)
+
+
+def _dequantised(q: np.ndarray, max_error: int) -> np.ndarray:
+    return np.minimum(q * (2 * max_error + 1), 255).astype(np.int32)
+
+
+def _bin_probabilities(rows: np.ndarray, max_error: int) -> np.ndarray:
+    """Integer mass of each bin q (values q(2k+1)-k .. q(2k+1)+k), as float64 (exact)."""
+    if max_error == 0:
+        return rows.astype(np.float64)
+    width = 2 * max_error + 1
+    cumulative = np.concatenate([np.zeros(rows.shape[:-1] + (1,), np.int64),
+                                 np.cumsum(rows, axis=-1)], axis=-1)
+    centres = np.arange((255 + max_error) // width + 1) * width
+    lo, hi = np.clip(centres - max_error, 0, 256), np.clip(centres + max_error + 1, 0, 256)
+    # Fancy indexing on the last axis leaves a strided array; the coder needs a contiguous one.
+    return np.ascontiguousarray(cumulative[..., hi] - cumulative[..., lo], np.float64)
+
+
+def _encode_trimmed(latent: np.ndarray, latent_probabilities: np.ndarray, values: np.ndarray,
+                    probabilities: np.ndarray) -> bytes:
+    """One image's stream (latent, then pixels) with every trailing byte the decoder does not
+    need cut.
+
+    A cut is checked by decoding, but only the symbols after a checkpoint holding at least
+    _TAIL_BITS of information: a range decoder reads the stream front to back, so a cut that
+    lies past the checkpoint's words cannot change any symbol before it.
+    """
+    chosen = probabilities[np.arange(len(values)), values] / probabilities.sum(axis=1)
+    bits = -np.log2(chosen)
+    split = max(0, len(values) - 1 - int(np.searchsorted(np.cumsum(bits[::-1]), _TAIL_BITS)))
+    encoder = constriction.stream.queue.RangeEncoder()
+    encoder.encode(latent, FAMILY, latent_probabilities)
+    encoder.encode(values[:split], FAMILY, probabilities[:split])
+    position, state = encoder.pos()
+    encoder.encode(values[split:], FAMILY, probabilities[split:])
+    full = encoder.get_compressed().astype(">u4").tobytes()
+
+    def decodes_back(candidate: bytes) -> bool:
+        decoder = constriction.stream.queue.RangeDecoder(stream_words(candidate))
+        if split and len(candidate) >= 4 * (position + 2):
+            decoder.seek(position, state)
+        else:
+            decoder.decode(FAMILY, latent_probabilities)
+            if not np.array_equal(decoder.decode(FAMILY, probabilities[:split]), values[:split]):
+                return False
+        return np.array_equal(decoder.decode(FAMILY, probabilities[split:]), values[split:])
+
+    ideal = bits.sum() - np.log2(latent_probabilities[np.arange(len(latent)), latent]).sum()
+    for length in range(max(0, int(ideal) // 8 - 1), len(full) + 1):
+        for candidate in _candidates(full, length):
+            try:
+                if decodes_back(candidate):
+                    return candidate
+            except AssertionError:
+                continue
+    return full  # pragma: no cover  (the full output always decodes)
+
+
+def _candidates(full: bytes, length: int):
+    """The cut of `length` bytes, and the same rounded up by one unit (often inside the interval)."""
+    prefix = full[:length]
+    yield prefix
+    if length and any(full[length:]):
+        value = int.from_bytes(prefix, "big") + 1
+        if value < 256 ** length:
+            yield value.to_bytes(length, "big")
+
+
+def fit_guided(images: np.ndarray, x_hat: np.ndarray, chunk: int = 4000) -> GuidedModel:
+    """Fit the predictor weights and histogram tables on training images and their x_hat."""
+    weights, tables = [], []
+    for i, mask in enumerate(PASSES):
+        w = _fit_weights(images[:20000], x_hat[:20000], i)
+        counts = np.zeros((2, CONTEXTS * 256), np.int64)
+        for start in range(0, len(images), chunk):  # features of every image at once are GBs
+            part = images[start : start + chunk]
+            features = _features(x_hat[start : start + chunk].astype(np.int32),
+                                 part.astype(np.int32), i)
+            values = part[:, mask].astype(np.int64).ravel()
+            for kind, context in enumerate(_contexts(features, w)):
+                counts[kind] += np.bincount(context.ravel() * 256 + values,
+                                            minlength=CONTEXTS * 256)
+        tables.append(tuple(_table(c) for c in counts))
+        weights.append(w)
+    return GuidedModel(tuple(weights), tuple(tables))
+
+
+def _fit_weights(images: np.ndarray, x_hat: np.ndarray, index: int) -> np.ndarray:
+    """Least-squares predictor of one pass, as integers in 1/1024ths (rounding built in)."""
+    features = _features(x_hat.astype(np.int32), images.astype(np.int32), index)
+    flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
+    values = images[:, PASSES[index]].astype(np.float64).ravel()
+    solution = np.linalg.lstsq(np.c_[flat, np.ones(len(flat))], values, rcond=None)[0]
+    w = np.rint(solution * (1 << _WEIGHT_SHIFT)).astype(np.int64)
+    w[-1] += 1 << (_WEIGHT_SHIFT - 1)  # the shift then rounds to nearest
+    return w
+
+
+def _table(counts: np.ndarray) -> np.ndarray:
+    """Counts per context, smoothed and scaled to integer rows of one total (entries >= 1)."""
+    counts = counts.reshape(CONTEXTS, 256).astype(np.float64) + 0.3
+    scaled = np.floor(counts * (_ROW_TOTAL / counts.sum(axis=1, keepdims=True)))
+    return np.maximum(1, scaled).astype(np.uint16)
