@@ -363,7 +363,6 @@ def _encode_grey(model: str, inputs: list, level: int | None, sizes: list) -> li
 def _encode_with(net: Model, greys: list, level: int | None, sizes: list) -> list[Encoded]:
     from .escalate import escalate
     from .fidelity import checker_for
-    from .normalise import normalise
 
     if net.task == "classify":
         raise NicError(f"model {net.name!r} is a classifier, not a codec")
@@ -372,8 +371,7 @@ def _encode_with(net: Model, greys: list, level: int | None, sizes: list) -> lis
         prepared = [_at_size(prepare(grey, net.input_size), size)
                     for grey, size in zip(greys, sizes)]
         return _latent_files(net, prepared, level or net.default_quality)
-    box = net.card.get("box_side", 20)
-    prepared = [_at_size(normalise(grey, box), size) for grey, size in zip(greys, sizes)]
+    prepared = [_at_size(_model_input(grey, net), size) for grey, size in zip(greys, sizes)]
     return escalate(net, checker, prepared, level, _header)
 
 
@@ -385,12 +383,23 @@ def _latent_files(net: Model, prepared: list, quality: int) -> list[Encoded]:
                     quality) for row, (_, geometry) in zip(symbols, prepared)]
 
 
+def _model_input(grey: np.ndarray, net: Model) -> tuple[np.ndarray, Geometry]:
+    """The model's 28x28 input and the geometry that draws it back (codec/normalise.py). A
+    28x28 image given to a model whose objects fill the field (Fashion-MNIST, box side 28) is
+    taken as it is: its border is the object, not paper, and levelling it would change it."""
+    from .normalise import normalise
+
+    box = net.card.get("box_side", 20)
+    if box >= SIZE and grey.shape == (SIZE, SIZE):
+        return prepare(grey)
+    return normalise(grey, box)
+
+
 def _choose_models(greys: list) -> list[Model]:
     """For model=auto: per image, the compression model that reconstructs it best relative to
     its own out-of-domain floor, so a shoe goes to the Fashion model and a digit to MNIST's."""
     from .escalate import domain_margins
     from .fidelity import checker_for
-    from .normalise import normalise
 
     candidates = [load_model(name) for name in compression_models()
                   if installed_models()[name].get("fidelity") and _shipped(installed_models()[name])]
@@ -398,7 +407,7 @@ def _choose_models(greys: list) -> list[Model]:
         return [candidates[0] if candidates else load_model(_default_model())] * len(greys)
     margins = np.stack([
         domain_margins(net, checker_for(net), np.stack(
-            [normalise(grey, net.card.get("box_side", 20))[0] for grey in greys]))
+            [_model_input(grey, net)[0] for grey in greys]))
         for net in candidates])
     return [candidates[i] for i in margins.argmax(axis=0)]
 
