@@ -154,12 +154,17 @@ def _shorter_streams(full: bytes, shortest: int = 0):
     the number inside the interval more often than the plain cut does.
     """
     for length in range(min(shortest, len(full)), len(full) + 1):
-        prefix = full[:length]
-        yield prefix
-        if length and any(full[length:]):
-            value = int.from_bytes(prefix, "big") + 1
-            if value < 256**length:
-                yield value.to_bytes(length, "big")
+        yield from cut_candidates(full, length)
+
+
+def cut_candidates(full: bytes, length: int):
+    """The cut of `length` bytes, and the same rounded up by one unit (often inside the interval)."""
+    prefix = full[:length]
+    yield prefix
+    if length and any(full[length:]):
+        value = int.from_bytes(prefix, "big") + 1
+        if value < 256**length:
+            yield value.to_bytes(length, "big")
 
 
 def decode_symbols(payload: bytes, table: LevelTable) -> np.ndarray:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import constriction
 import numpy as np
 
-from .entropy import FAMILY, stream_words
+from .entropy import FAMILY, cut_candidates, stream_words
 
 __all__ = ["GuidedModel", "fit_guided", "robust_rounding", "x_hat_at", "OFFSETS", "EPSILON"]
 
@@ -216,23 +216,13 @@ def _encode_trimmed(latent: np.ndarray, latent_probabilities: np.ndarray, values
 
     ideal = bits.sum() - np.log2(latent_probabilities[np.arange(len(latent)), latent]).sum()
     for length in range(max(0, int(ideal) // 8 - 1), len(full) + 1):
-        for candidate in _candidates(full, length):
+        for candidate in cut_candidates(full, length):
             try:
                 if decodes_back(candidate):
                     return candidate
             except AssertionError:
                 continue
     return full  # pragma: no cover  (the full output always decodes)
-
-
-def _candidates(full: bytes, length: int):
-    """The cut of `length` bytes, and the same rounded up by one unit (often inside the interval)."""
-    prefix = full[:length]
-    yield prefix
-    if length and any(full[length:]):
-        value = int.from_bytes(prefix, "big") + 1
-        if value < 256 ** length:
-            yield value.to_bytes(length, "big")
 
 
 def fit_guided(images: np.ndarray, x_hat: np.ndarray, chunk: int = 4000) -> GuidedModel:
