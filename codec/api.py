@@ -66,7 +66,7 @@ def encode(image, *, model: str = AUTO, quality: int | str | None = None,
             decodes to what the input shows), or one of QUALITY_LEVELS (obeyed; warns if the
             file fails the fidelity check).
         max_error: code every pixel within +-max_error grey levels, at the image's own size
-            (8-bit grey only: colour, alpha and 16-bit inputs are refused, NicInputError).
+            (8-bit grey or colour: alpha and 16-bit inputs are refused, NicInputError).
         lossless: bit-exact, the same as max_error=0.
         strict: raise NicFidelityError instead of warning.
     Returns:

@@ -73,8 +73,8 @@ def exact_grey(image) -> np.ndarray:
                             "this image has an alpha channel that is not opaque")
     if channels in (3, 4) and ((image[:, :, 0] != image[:, :, 1]) |
                                (image[:, :, 0] != image[:, :, 2])).any():
-        raise NicInputError("lossless and max_error modes code grey images; this one is in "
-                            "colour (colour lossless is not supported yet)")
+        raise NicInputError("lossless and max_error modes code this colour image only as 8-bit "
+                            "RGB without transparency")
     if channels not in (1, 2, 3, 4):
         raise NicInputError(f"cannot read an image with {channels} channels")
     return image[:, :, 0].copy()
