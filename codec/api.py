@@ -256,8 +256,6 @@ def _encode_exact(net: Model, greys: list[np.ndarray], max_error: int) -> list[E
     """Lossless and max_error files at each image's own size: the smallest of the version-3
     modes (codec/lossless.py); for 28x28 images of a model without guided tables, also the
     MNIST-tuned residual layer. Colour images: three planes (codec/colour.py), version 4."""
-    from .colour import colour_payload
-
     level = {k: q for q, k in RESIDUAL_LEVELS.items()}.get(max_error)
     small = [i for i, grey in enumerate(greys) if grey.shape == (SIZE, SIZE)]
     guided = [None] * len(greys)
@@ -266,15 +264,22 @@ def _encode_exact(net: Model, greys: list[np.ndarray], max_error: int) -> list[E
         for i, payload in zip(small, guided_payloads(net, np.stack([greys[i] for i in small]),
                                                      max_error)):
             guided[i] = payload
-    files = [pack(Header(net.model_id, RESIDUAL_MODE + max_error, grey.shape[1], grey.shape[0],
-                         version=3), exact_payload(grey, max_error, g)) if grey.ndim == 2 else
-             pack(Header(net.model_id, RESIDUAL_MODE + max_error, grey.shape[1], grey.shape[0],
-                         channels=3), colour_payload(grey, max_error))
-             for grey, g in zip(greys, guided)]
+    files = [_exact_bytes(net, image, max_error, g) for image, g in zip(greys, guided)]
     if small and net.residual is not None and net.residual.guided is None:
         for i, data in zip(small, _residual_files(net, [greys[i] for i in small], max_error)):
             files[i] = min(files[i], data, key=len)
     return [Encoded(data, net.name, level, max_error=max_error) for data in files]
+
+
+def _exact_bytes(net: Model, image: np.ndarray, max_error: int, guided: bytes | None) -> bytes:
+    """One exact file: grey (H, W) as version 3, colour (H, W, 3) as version 4."""
+    from .colour import colour_payload
+
+    colour = image.ndim == 3
+    header = Header(net.model_id, RESIDUAL_MODE + max_error, image.shape[1], image.shape[0],
+                    channels=3 if colour else 1, version=None if colour else 3)
+    payload = colour_payload(image, max_error) if colour else exact_payload(image, max_error, guided)
+    return pack(header, payload)
 
 
 def _residual_files(net: Model, greys: list[np.ndarray], max_error: int) -> list[bytes]:
@@ -553,8 +558,6 @@ def _split(net: Model, header: Header, payload: bytes):
     """(lossy quality, latent payload, residual body + pixel check or None) of one file."""
     if header.quality < RESIDUAL_MODE:
         return header.quality, payload, None
-    if header.channels == 3:
-        raise NicFormatError("colour residual coding is not supported")
     residual = _residual_model(net, error=NicFormatError)
     if len(payload) < 3 or payload[0] + 3 > len(payload):
         raise NicFormatError("residual-mode payload is too short")

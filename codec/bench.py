@@ -141,11 +141,9 @@ class NicCodec(Codec):
 
     def settings(self):
         # Colour lossless and max-error files need no residual tables (codec/colour.py).
-        return [
-            (model, quality) for model in _models_for(self.dataset) for quality in QUALITY_LEVELS
-            if quality in load_model(model).tables.levels or load_model(model).residual
-            or load_model(model).channels == 3
-        ]
+        nets = [load_model(model) for model in _models_for(self.dataset)]
+        return [(net.name, quality) for net in nets for quality in QUALITY_LEVELS
+                if quality in net.tables.levels or net.residual or net.channels == 3]
 
     def label(self, setting):
         return f"{setting[0]} q{setting[1]}"

@@ -9,6 +9,7 @@ file says it is colour (format version 4, docs/FORMAT.md), so decoding needs no 
 import numpy as np
 from PIL import Image
 
+from .errors import NicInputError
 from .images import _checked_array, _to_255, to_grey
 
 __all__ = ["to_rgb", "prepare_rgb", "restore_rgb"]
@@ -64,7 +65,7 @@ def exact_rgb(image) -> np.ndarray | None:
     if isinstance(image, Image.Image):
         try:
             image = _pil_pixels(image)
-        except Exception:  # noqa: BLE001 - the grey path names the problem
+        except NicInputError:  # the grey path names the problem
             return None
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
             or image.shape[2] not in (3, 4) or 0 in image.shape[:2]:

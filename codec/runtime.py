@@ -223,8 +223,9 @@ class Model:
 
     @property
     def output_size(self) -> int:
-        """Side of the square the decoder draws: 28 for the grey models, 32 for colour."""
-        return 32 if self.channels == 3 else 28
+        """Side of the square the decoder draws: 28 for the grey models (14x14 super-resolution
+        included), the colour model's own input size."""
+        return self.input_size if self.channels == 3 else 28
 
     @property
     def tables(self) -> EntropyTables:

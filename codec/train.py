@@ -179,10 +179,10 @@ def _training_data(task: str, images: np.ndarray, seed: int, jitter: bool = Fals
     fixed = None if task == "denoise" or jitter else _task_inputs(task, images, seed)
 
     def pairs(rows, rng):
+        if fixed is not None:
+            return _scale(fixed[rows]), _scale(images[rows])
         targets = _jittered(images[rows], rng) if jitter else images[rows]
-        if jitter and task == "compress":
-            return _scale(targets), _scale(targets)
-        inputs = add_random_noise(targets, rng) if fixed is None else fixed[rows]
+        inputs = add_random_noise(targets, rng) if task == "denoise" else _task_inputs(task, targets, seed)
         return _scale(inputs), _scale(targets)
 
     return shuffled_batches(len(images), seed, pairs)
