@@ -327,26 +327,56 @@ def _colour_rows(model: str, inputs: list) -> dict[int, Model]:
 
 
 def _colour_files(net: Model, images: list, level: int | None, sizes: list) -> list[Encoded]:
-    """Files of the colour model: each image fitted whole into its field (codec/colour.py)."""
+    """Files of the colour model: each image fitted whole into its field (codec/colour.py),
+    checked against the PSNR floor of the model's card like the grey models' pixel check: auto
+    climbs the latent levels, then codes an image no bigger than the field within +-16 in every
+    channel; an explicit level, or a bigger image, is written with a one-line warning."""
     from .colour import prepare_rgb, to_rgb
+    from .fidelity import psnr_per_image
 
-    quality = level or net.default_quality
-    table = _level_table(net, quality)
     rgbs = [to_rgb(image) for image in images]
-    symbols = table.quantize(net.encode_latents(np.stack([prepare_rgb(rgb, net.input_size)
-                                                          for rgb in rgbs])))
-    results = []
-    for row, rgb, size in zip(symbols, rgbs, sizes):
+    fields = np.stack([prepare_rgb(rgb, net.input_size) for rgb in rgbs])
+    latents = net.encode_latents(fields)
+    floor = net.card.get("fidelity", {}).get("psnr_floor_db", -np.inf)
+    start = level or net.default_quality
+    rungs = [start] if level else [q for q in sorted(net.tables.levels) if q >= start]
+    results, passed = [None] * len(rgbs), np.zeros(len(rgbs), bool)
+    for quality in rungs:
+        table = net.tables[quality]
+        symbols = table.quantize(latents)
+        psnr = psnr_per_image(fields, net.decode_latents(table.dequantize(symbols)))
+        for i in np.flatnonzero(~passed & ((psnr >= floor) | (quality == rungs[-1]))):
+            width, height = sizes[i] or (rgbs[i].shape[1], rgbs[i].shape[0])
+            data = pack(Header(net.model_id, quality, width, height, channels=3),
+                        encode_symbols(symbols[i], table))
+            results[i] = Encoded(data, net.name, quality, escalated=quality != start)
+            if psnr[i] < floor:
+                results[i] = _colour_failed(net, results[i], rgbs[i], psnr[i], floor, level)
+        passed |= psnr >= floor
+    for result, rgb, size in zip(results, rgbs, sizes):
         width, height = size or (rgb.shape[1], rgb.shape[0])
-        header = Header(net.model_id, quality, width, height, channels=3)
-        result = Encoded(pack(header, encode_symbols(row, table)), net.name, quality)
         if max(width, height) > net.input_size:
             side = net.input_size
             result.warnings.append(
                 f"model {net.name!r} keeps a {side}x{side} colour thumbnail: this {width}x{height} "
                 "image's detail is lost; for photos use WebP, AVIF or JPEG XL")
-        results.append(result)
     return results
+
+
+COLOUR_FALLBACK_ERROR = 16  # auto's last resort for a small colour image the latent cannot keep
+
+
+def _colour_failed(net: Model, result: Encoded, rgb: np.ndarray, psnr: float, floor: float,
+                   level: int | None) -> Encoded:
+    """An image no latent level keeps: auto codes a small one within +-16; otherwise a warning."""
+    if level is None and max(rgb.shape[:2]) <= net.input_size:
+        data = _exact_bytes(net, rgb, COLOUR_FALLBACK_ERROR, None)
+        return Encoded(data, net.name, _level_of(RESIDUAL_MODE + COLOUR_FALLBACK_ERROR),
+                       max_error=COLOUR_FALLBACK_ERROR, escalated=True)
+    result.warnings.append(
+        f"at quality {result.quality} the decoded image differs from the input more than "
+        f"{net.name!r} allows ({psnr:.2f} dB < {floor} dB): use --max-error 16 to keep it")
+    return result
 
 
 def _encode_grey(model: str, inputs: list, level: int | None, sizes: list) -> list[Encoded]:
@@ -406,8 +436,10 @@ def _choose_models(greys: list) -> list[Model]:
     from .escalate import domain_margins
     from .fidelity import checker_for
 
+    cards = installed_models()
     candidates = [load_model(name) for name in compression_models()
-                  if installed_models()[name].get("fidelity") and _shipped(installed_models()[name])]
+                  if cards[name].get("fidelity") and _shipped(cards[name])
+                  and cards[name].get("channels", 1) == 1]
     if len(candidates) <= 1:
         return [candidates[0] if candidates else load_model(_default_model())] * len(greys)
     margins = np.stack([

@@ -31,9 +31,10 @@ FLOOR_QUANTILE = 0.005
 
 
 def psnr_per_image(reference: np.ndarray, decoded: np.ndarray) -> np.ndarray:
-    """PSNR in dB of each pair of uint8 images (N, H, W); identical images give inf."""
+    """PSNR in dB of each pair of uint8 images (N, H, W) or (N, H, W, 3); identical images
+    give inf."""
     diff = reference.astype(np.float64) - decoded.astype(np.float64)
-    mse = np.mean(diff * diff, axis=(1, 2))
+    mse = np.mean(diff * diff, axis=tuple(range(1, diff.ndim)))
     with np.errstate(divide="ignore"):
         return 10 * np.log10(255.0**2 / mse)
 

@@ -247,7 +247,7 @@ def retable(out: Path, multipliers: dict[int, float] | None = None,
     return _write_tables_and_card(out, card, encoder, np.concatenate([x_plain, extra]), x_val, x_plain)
 
 
-SUBJECTS = {"mnist": "a digit", "fashion": "a clothing item"}
+SUBJECTS = {"mnist": "a digit", "fashion": "a clothing item", "cifar": "a small colour photo"}
 # The object's longer side in the 28x28 field, as in the dataset (codec/normalise.py): MNIST
 # boxed its digits into 20x20; Fashion-MNIST items fill the field.
 BOX_SIDES = {"mnist": 20, "fashion": 28}

@@ -143,3 +143,15 @@ def test_nic_denoise_writes_a_clean_image_and_keeps_the_noisy_one(tmp_path):
     cleaned = np.asarray(Image.open(tmp_path / "noisy.denoised.png"))
     assert _psnr(clean, cleaned) > _psnr(clean, noisy) + 3
     assert np.array_equal(np.asarray(Image.open(tmp_path / "noisy.png")), noisy)
+
+
+def test_a_colour_image_the_latent_cannot_keep_is_escalated_warned_or_refused():
+    noise = np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    result = codec.api.encode_detailed([noise])[0]  # auto: within +-16 in every channel
+    assert (result.max_error, result.escalated, result.warnings) == (16, True, [])
+    decoded = codec.decode(result.data)
+    assert np.abs(decoded.astype(int) - noise).max() <= 16
+    with pytest.warns(codec.errors.NicFidelityWarning, match="differs from the input"):
+        codec.encode(noise, quality=1)
+    with pytest.raises(codec.errors.NicFidelityError):
+        codec.encode(noise, quality=1, strict=True)
