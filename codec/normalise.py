@@ -76,17 +76,17 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 def _level(image: np.ndarray):
     """(levelled float32 in [0, 255], paper level, ink level or None if no ink stands out)."""
     frame = _frame_mask(image.shape)
-    background = _fit_plane(image, frame)
+    background, on_paper = _fit_plane(image, frame)
     residual = image - background
-    deviation = np.abs(residual[frame] - np.median(residual[frame]))
-    noise = 1.4826 * float(np.median(deviation))
+    deviation = np.abs(residual[frame] - np.median(residual[frame][on_paper]))
+    noise = 1.4826 * float(np.median(deviation[on_paper]))  # ink in the frame is not noise
     impulses = float(np.mean(deviation > 48))  # salt and pepper: MAD does not see it
     paper = float(np.median(background))
     if noise > _NOISY or impulses > _IMPULSES:  # a median removes specks a threshold keeps
         smooth = np.asarray(Image.fromarray(_round(image)).filter(ImageFilter.MedianFilter(3)))
         residual = smooth.astype(np.float32) - background
-        deviation = np.abs(residual[frame] - np.median(residual[frame]))
-        noise = 1.4826 * float(np.median(deviation))  # what is left for the threshold
+        deviation = np.abs(residual[frame] - np.median(residual[frame][on_paper]))
+        noise = 1.4826 * float(np.median(deviation[on_paper]))  # left for the threshold
     floor = max(4.0, 3.0 * noise)
     inked = residual > floor
     if inked.sum() < 2:
@@ -110,23 +110,30 @@ def _frame_mask(shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def _fit_plane(image: np.ndarray, frame: np.ndarray) -> np.ndarray:
-    """Least-squares plane a + b x + c y through the frame's pixels, refitted without outliers
-    (ink touching the border), evaluated over the whole image."""
+def _fit_plane(image: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares plane a + b x + c y through the paper in the frame, evaluated over the whole
+    image, and which frame pixels are paper (bool, one per frame pixel).
+
+    Ink is brighter than paper here, and a digit cropped tight (a UCI digit, a character cut
+    from a line) covers much of the frame: a plane through all of it would sit inside the
+    strokes and eat them. So the fit is repeated without the pixels far above it, never those
+    below (noise on paper is symmetric, ink is not).
+    """
     rows, cols = np.nonzero(frame)
     values = image[rows, cols].astype(np.float64)
     height, width = image.shape
     basis = np.stack([np.ones_like(values), cols / width, rows / height], axis=1)
-    keep = np.ones(len(values), dtype=bool)
-    for _ in range(2):
-        coef, *_ = np.linalg.lstsq(basis[keep], values[keep], rcond=None)
+    paper = np.ones(len(values), dtype=bool)
+    for _ in range(6):
+        coef, *_ = np.linalg.lstsq(basis[paper], values[paper], rcond=None)
         error = values - basis @ coef
-        spread = 1.4826 * np.median(np.abs(error[keep])) + 2.0
-        keep = np.abs(error) <= 2.5 * spread
-        if keep.sum() < 3:
+        spread = 1.4826 * np.median(np.abs(error[paper])) + 2.0
+        kept = error <= 2.5 * spread
+        if kept.sum() < 3 or np.array_equal(kept, paper):
             break
+        paper = kept
     ys, xs = np.mgrid[0:height, 0:width]
-    return (coef[0] + coef[1] * xs / width + coef[2] * ys / height).astype(np.float32)
+    return (coef[0] + coef[1] * xs / width + coef[2] * ys / height).astype(np.float32), paper
 
 
 def _placement(levelled: np.ndarray, box_side: int) -> tuple[int, int, int] | None:

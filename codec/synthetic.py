@@ -21,7 +21,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .normalise import normalise
 
-__all__ = ["font_files", "is_training_font", "printed_images", "typeset_digits"]
+__all__ = ["font_files", "is_training_font", "low_resolution_images", "printed_images",
+           "typeset_digits"]
 
 DIGITS = "0123456789"
 
@@ -80,6 +81,32 @@ def _printed(image: np.ndarray, rng: np.random.Generator, box_side: int) -> np.n
         width = 2 * int(rng.integers(1, 1 + size // 24)) + 1
         mask = mask.filter(ImageFilter.MaxFilter(width) if rng.random() < 0.6
                            else ImageFilter.MinFilter(width))
+    return _photographed(np.asarray(mask), rng, box_side)
+
+
+def low_resolution_images(images: np.ndarray, rng: np.random.Generator,
+                          box_side: int = 20) -> np.ndarray:
+    """Dataset images (N, 28, 28) captured at a few pixels across and blown up, as other
+    people's digit sets are (the UCI digits: 8x8 cells of 17 levels), then photographed and
+    normalised back (N, 28, 28). Their blurred strokes are where a 1 and a 7 are easiest to
+    confuse, so the classifier that checks the codec must have seen them."""
+    return np.stack([_low_resolution(image, rng, box_side) for image in images])
+
+
+def _low_resolution(image: np.ndarray, rng: np.random.Generator, box_side: int) -> np.ndarray:
+    rows, cols = np.flatnonzero(image.any(axis=1)), np.flatnonzero(image.any(axis=0))
+    if len(rows):  # the digit's box, stretched to the grid as the UCI bitmaps were
+        image = image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    cells = int(rng.integers(6, 13))
+    small = np.asarray(Image.fromarray(image).resize((cells, cells), Image.Resampling.BOX),
+                       np.float32)
+    if rng.random() < 0.5:  # counted pixels: a few levels only
+        small = np.round(small / 255 * 16) * (255 / 16)
+    if rng.random() < 0.5:
+        small = np.pad(small, 1)
+    size = int(rng.integers(16, 129))
+    mask = Image.fromarray(np.clip(small, 0, 255).astype(np.uint8)).resize(
+        (size, size), Image.Resampling.BICUBIC)
     return _photographed(np.asarray(mask), rng, box_side)
 
 

@@ -139,8 +139,9 @@ def train(
 
 AUGMENTATIONS = ("realworld",)
 # Added images per dataset training image: digits typeset in the training half of the system's
-# fonts, and the dataset's own images printed on paper and photographed (codec/synthetic.py).
-TYPESET_SHARE, PRINTED_SHARE = 0.25, 0.15
+# fonts, the dataset's own images printed on paper and photographed, and (since model id 15) the
+# dataset's own images captured at a few pixels across and blown up (codec/synthetic.py).
+TYPESET_SHARE, PRINTED_SHARE, LOW_RESOLUTION_SHARE = 0.25, 0.15, 0.1
 
 
 def _augmented(dataset: str, images: np.ndarray, augment: str | None, seed: int):
@@ -150,16 +151,27 @@ def _augmented(dataset: str, images: np.ndarray, augment: str | None, seed: int)
         return images[:0], None
     if augment not in AUGMENTATIONS:
         raise NicError(f"unknown augmentation {augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
-    from .synthetic import printed_images, typeset_digits
+    from .synthetic import low_resolution_images, printed_images, typeset_digits
 
     rng = np.random.default_rng(seed + 3)
     box_side = BOX_SIDES.get(dataset, 20)
     printed = printed_images(images[rng.permutation(len(images))[: int(len(images) * PRINTED_SHARE)]],
                              rng, box_side)
     typeset = typeset_digits(int(len(images) * TYPESET_SHARE), rng)[0] if dataset == "mnist" else printed[:0]
+    low = low_resolution_images(images[rng.permutation(len(images))[: int(len(images) * LOW_RESOLUTION_SHARE)]],
+                                rng, box_side)
+    low = low[_levelled(low)]  # the rest came back as a grey picture: nothing to learn from
     summary = {"kind": augment, "printed_dataset_images": int(len(printed)),
-               "typeset_digits": int(len(typeset)), "generator": "codec/synthetic.py"}
-    return np.concatenate([printed, typeset]), summary
+               "typeset_digits": int(len(typeset)), "low_resolution_images": int(len(low)),
+               "generator": "codec/synthetic.py"}
+    return np.concatenate([printed, typeset, low]), summary
+
+
+def _levelled(images: np.ndarray) -> np.ndarray:
+    """Per normalised image: did normalise find the object (a dark, clean border)? bool (N,)."""
+    border = np.concatenate([images[:, [0, -1], :].reshape(len(images), -1),
+                             images[:, :, [0, -1]].reshape(len(images), -1)], axis=1)
+    return border.mean(axis=1) < 8
 
 
 def _task_inputs(task: str, images: np.ndarray, seed: int) -> np.ndarray:

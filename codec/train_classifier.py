@@ -6,7 +6,10 @@ input and on what the file decodes to, and escalates when they disagree (codec/f
 
 It must read what users bring and what the decoder draws, so it trains on:
 * the dataset's training split, shifted by up to 2 pixels;
-* for digits, typeset digits in the training half of the system's fonts (codec/synthetic.py);
+* for digits, typeset digits in the training half of the system's fonts, and MNIST digits
+  printed on paper and photographed, or captured at a few pixels across and blown up (other
+  people's digit sets look like that), all brought back by the encoder's normalise
+  (codec/synthetic.py);
 * a blurred copy of a third of each batch: decoded images are smoother than the originals.
 
 Writes classifier.tflite and card.json (with the test accuracy) into OUT.
@@ -20,11 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from .data import load_dataset
-from .train import VALIDATION_SIZE, _command_line, _export, _scale, fingerprints, shuffled_batches
+from .train import (VALIDATION_SIZE, _command_line, _export, _levelled, _scale, fingerprints,
+                    shuffled_batches)
 
 __all__ = ["train_classifier"]
 
-SYNTHETIC_SHARE = 0.3  # typeset digits per MNIST training image
+# Added digits per MNIST training image: typeset, printed and photographed, low resolution.
+TYPESET_SHARE, PRINTED_SHARE, LOW_RESOLUTION_SHARE = 0.3, 0.15, 0.2
 CLASS_NAMES = {
     "mnist": [str(d) for d in range(10)],
     "fashion": ["T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
@@ -46,13 +51,10 @@ def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epoch
         x_train, y_train, x_test, y_test = x_train[:limit], y_train[:limit], x_test[:limit], y_test[:limit]
     split = len(x_train) - min(VALIDATION_SIZE, len(x_train) // 5)
     x_fit, y_fit, x_val, y_val = x_train[:split], y_train[:split], x_train[split:], y_train[split:]
-    synthetic = 0
+    added = {}
     if dataset == "mnist":
-        from .synthetic import typeset_digits
-
-        typeset, labels = typeset_digits(int(len(x_fit) * SYNTHETIC_SHARE), rng)
-        x_fit, y_fit = np.concatenate([x_fit, typeset]), np.concatenate([y_fit, labels])
-        synthetic = len(typeset)
+        x_extra, y_extra, added = _real_world_digits(x_fit, y_fit, rng)
+        x_fit, y_fit = np.concatenate([x_fit, x_extra]), np.concatenate([y_fit, y_extra])
     model = build_classifier(len(CLASS_NAMES[dataset]))
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -77,7 +79,7 @@ def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epoch
         "seed": seed,
         "limit": limit,
         "train_images": int(len(x_fit)),
-        "typeset_training_digits": synthetic,
+        "added_training_digits": added,
         "validation_images": int(len(x_val)),
         "validation_accuracy": round(float(history.history["val_accuracy"][-1]), 4),
         "test_images": int(len(x_test)),
@@ -91,6 +93,29 @@ def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epoch
     return card
 
 
+def _real_world_digits(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
+    """Typeset, printed and low-resolution digits (images, labels, counts for the card). The
+    low-resolution ones are half handwritten, half typeset: a small blurred print of a 5 must
+    not read as a 6."""
+    from .synthetic import low_resolution_images, printed_images, typeset_digits
+
+    typeset, typeset_labels = typeset_digits(int(len(images) * TYPESET_SHARE), rng)
+    parts, part_labels, counts = [typeset], [typeset_labels], {"typeset": len(typeset)}
+    low = int(len(images) * LOW_RESOLUTION_SHARE) // 2
+    sources = (("printed", images, labels, int(len(images) * PRINTED_SHARE), printed_images),
+               ("low_resolution", images, labels, low, low_resolution_images),
+               ("low_resolution_typeset", typeset, typeset_labels, low, low_resolution_images))
+    for name, pool, pool_labels, count, make in sources:
+        rows = rng.permutation(len(pool))[:count]
+        made = make(pool[rows], rng)
+        levelled = _levelled(made)  # the rest came back as a grey picture, no digit to read
+        parts.append(made[levelled])
+        part_labels.append(pool_labels[rows][levelled])
+        counts[name] = int(levelled.sum())
+    counts["generator"] = "codec/synthetic.py"
+    return np.concatenate(parts), np.concatenate(part_labels), counts
+
+
 def _batches(images: np.ndarray, labels: np.ndarray, seed: int):
     """Shuffled batches, shifted by up to 2 pixels, a third of each blurred."""
 
@@ -99,15 +124,32 @@ def _batches(images: np.ndarray, labels: np.ndarray, seed: int):
         dy, dx = rng.integers(-2, 3, 2)
         batch = np.roll(batch, (int(dy), int(dx)), axis=(1, 2))
         blurred = rng.random(len(rows)) < 1 / 3
-        batch[blurred] = _blur(batch[blurred])
+        batch[blurred] = _blur(batch[blurred], rng)
         return batch, labels[rows]
 
     return shuffled_batches(len(images), seed, shifted)
 
 
-def _blur(batch: np.ndarray) -> np.ndarray:
-    """A 3x3 binomial blur, about what the decoder's smoothing does to strokes."""
-    kernel = np.array([1, 2, 1], np.float32) / 4
-    padded = np.pad(batch, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-    rows = sum(k * padded[:, i : i + batch.shape[1], :, :] for i, k in enumerate(kernel))
-    return sum(k * rows[:, :, j : j + batch.shape[2], :] for j, k in enumerate(kernel))
+BLUR_SIGMAS = (0.5, 1.0, 1.5)
+
+
+def _blur(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A Gaussian blur per image, of one of BLUR_SIGMAS pixels: about what the decoder's
+    smoothing does to strokes, and what a small, soft print looks like (samples/ is drawn so)."""
+    choice = rng.integers(len(BLUR_SIGMAS), size=len(batch))
+    out = np.empty_like(batch)
+    for index, sigma in enumerate(BLUR_SIGMAS):
+        rows = choice == index
+        out[rows] = _gaussian(batch[rows], sigma)
+    return out
+
+
+def _gaussian(batch: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of (N, H, W, 1) images, edges repeated."""
+    taps = np.arange(-3, 4)
+    kernel = np.exp(-0.5 * (taps / sigma) ** 2)
+    kernel /= kernel.sum()
+    height, width = batch.shape[1:3]
+    padded = np.pad(batch, ((0, 0), (3, 3), (3, 3), (0, 0)), mode="edge")
+    rows = sum(k * padded[:, i : i + height, :, :] for i, k in enumerate(kernel))
+    return sum(k * rows[:, :, j : j + width, :] for j, k in enumerate(kernel))

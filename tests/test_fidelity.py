@@ -96,6 +96,25 @@ def test_auto_escalates_until_the_file_keeps_the_digit(hard_digits):
         assert before.argmax() == after.argmax()
 
 
+def test_a_nearby_latent_keeps_the_default_level_when_it_passes(mnist_test):
+    """The search around the encoder's latent: files it finds are written at the default level
+    and pass the same check as any other; it finds some (else it costs time for nothing)."""
+    from codec.fidelity import checker_for
+
+    net = load_model("mnist")
+    checker = checker_for(net)
+    images = mnist_test[:400]
+    table = net.tables[net.default_quality]
+    plain = net.decode_latents(table.dequantize(table.quantize(net.encode_latents(images))))
+    probs = checker.probabilities(images)
+    failing = np.flatnonzero(~checker.faithful(images, plain, probs))
+    results = encode_detailed(list(images[failing]))
+    searched = [i for i, r in zip(failing, results) if r.quality == net.default_quality]
+    assert searched and not any(r.warnings for r in results)
+    decoded = np.stack(codec.decode_batch([r.data for r in results]))
+    assert checker.faithful(images[failing], decoded, probs[failing]).all()
+
+
 def test_explicit_level_is_obeyed_with_a_warning_and_strict_refuses(hard_digits):
     image = hard_digits[0]
     with pytest.warns(NicFidelityWarning, match="at quality 1 .*use the default quality"):
