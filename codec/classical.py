@@ -90,6 +90,10 @@ def decode_jxl_body(body: bytes, width: int, height: int, channels: int) -> np.n
     """Inverse of jxl_body: uint8 (height, width) or (height, width, 3), or NicFormatError."""
     from imagecodecs import JpegxlError, jpegxl_decode
 
+    claimed = _jxl_size(body)  # checked first, so a tiny body cannot make a huge image
+    if claimed != (width, height):
+        raise NicFormatError(f"JPEG XL payload codes {claimed[0]}x{claimed[1]} pixels, "
+                             f"not {width}x{height}")
     try:
         pixels = jpegxl_decode(_JXL_SIGNATURE + body, numthreads=1)
     except (JpegxlError, ValueError, RuntimeError):
@@ -101,6 +105,43 @@ def decode_jxl_body(body: bytes, width: int, height: int, channels: int) -> np.n
         raise NicFormatError(f"JPEG XL payload codes a {pixels.shape} {pixels.dtype} image, "
                              f"not {width}x{height}x{channels} 8-bit")
     return pixels
+
+
+# SizeHeader distributions (ISO/IEC 18181-1): a 2-bit selector, then 9, 13, 18 or 30 bits, plus 1.
+_JXL_SIZE_BITS = (9, 13, 18, 30)
+# Aspect ratios 1-7 give the width from the height: width = height * num // den.
+_JXL_RATIOS = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 7: (2, 1)}
+
+
+def _jxl_size(body: bytes) -> tuple[int, int]:
+    """(width, height) from the SizeHeader that starts a codestream after its signature."""
+    bits = _BitReader(body)
+    small = bits.read(1)
+
+    def side() -> int:
+        return (bits.read(5) + 1) * 8 if small else bits.read(_JXL_SIZE_BITS[bits.read(2)]) + 1
+
+    height = side()
+    ratio = bits.read(3)
+    if ratio == 0:
+        return side(), height
+    num, den = _JXL_RATIOS[ratio]
+    return height * num // den, height
+
+
+class _BitReader:
+    """Bits of a byte string, least significant bit of each byte first (JPEG XL's order)."""
+
+    def __init__(self, data: bytes):
+        head = data[:16]  # a SizeHeader takes at most 68 bits
+        self.value, self.length, self.pos = int.from_bytes(head, "little"), 8 * len(head), 0
+
+    def read(self, count: int) -> int:
+        if self.pos + count > self.length:
+            raise NicFormatError("JPEG XL payload is not a valid codestream")
+        out = (self.value >> self.pos) & ((1 << count) - 1)
+        self.pos += count
+        return out
 
 
 def _shaped(pixels: np.ndarray, width: int, height: int, name: str) -> np.ndarray:

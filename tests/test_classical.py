@@ -101,7 +101,7 @@ def test_colour_lossless_takes_the_whole_image_body_where_it_wins():
     [("webp", lambda body: body[: len(body) // 2], "not a valid VP8L bitstream"),
      ("webp", lambda body: b"", "not a valid VP8L bitstream"),
      ("jxl", lambda body: body[: len(body) // 2], "not a valid codestream"),
-     ("jxl", lambda body: b"\x00" * 9, "not a valid codestream")],
+     ("jxl", lambda body: b"\x00" * 9, "codes 1x1 pixels, not 30x20")],
 )
 def test_a_damaged_body_is_refused_in_one_line(mode, damage, message):
     image = _grey((20, 30))
@@ -112,12 +112,20 @@ def test_a_damaged_body_is_refused_in_one_line(mode, damage, message):
     assert "\n" not in str(info.value)
 
 
-def test_a_jpeg_xl_body_of_another_size_is_refused():
+def test_a_jpeg_xl_body_of_another_size_is_refused_before_decoding():
     body = _payload(_grey((7, 3)), MODE_JXL)
-    with pytest.raises(codec.NicFormatError, match="not 7x3x1 8-bit"):
+    with pytest.raises(codec.NicFormatError, match="codes 3x7 pixels, not 7x3"):
         codec.decode(_file(_grey((3, 7)), body, 0))
     with pytest.raises(codec.NicFormatError, match="not 3x7x3 8-bit"):
         codec.decode(_file(_rgb((7, 3)), body, 0))
+    # A flat 4096x4096 image is a codestream of a few KB: refused from its size header alone.
+    from imagecodecs import jpegxl_encode
+
+    huge = bytes([MODE_JXL]) + jpegxl_encode(np.zeros((4096, 4096), np.uint8), lossless=True,
+                                             effort=1)[2:]
+    assert len(huge) < 4096
+    with pytest.raises(codec.NicFormatError, match="codes 4096x4096 pixels, not 1x1"):
+        codec.decode(_file(np.zeros((1, 1), np.uint8), huge, 0))
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 7), (300, 5), (28, 28), (97, 61)])
