@@ -107,9 +107,9 @@ def _summary(rows: list[dict]) -> list[str]:
         best = min(others, key=lambda r: r["bytes"])
         verdict = "at or below" if nic["bytes"] <= best["bytes"] else "ABOVE"
         modes = ", ".join(f"{mode} {n}" for mode, n in nic["modes"].items())
+        change = 100 * (nic["bytes"] / best["bytes"] - 1)
         lines.append(f"{group}: nic {nic['bpp']:.3f} bpp, best anchor {best['codec']} "
-                     f"{best['bpp']:.3f} ({verdict}; {100 * (nic['bytes'] / best['bytes'] - 1):+.1f} %); "
-                     f"nic's modes: {modes}")
+                     f"{best['bpp']:.3f} ({verdict}; {change:+.1f} %); nic's modes: {modes}")
     return lines
 
 

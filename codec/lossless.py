@@ -13,14 +13,16 @@ and keeps the smallest file, so no mode ever makes a file bigger than another wo
 
 Modes 2 and 3 are not nic's own coders: they are libwebp's and libjxl's, whose bitstreams nic
 stores without the headers its container makes redundant. They win where those libraries beat
-the adaptive coder (WebP on typeset text, JPEG XL on photos), so a nic file is never bigger than
-libwebp's .webp file (nic's header is smaller than the 25 bytes it leaves out) and at most its
-header and check (less 2 bytes) bigger than libjxl's codestream at those efforts. Stored, adaptive, WebP and JPEG XL run no network,
-so they decode without the model. To stay fast the encoder does not code every mode: a 28x28
-image with a guided model is coded guided, and adaptive, WebP and JPEG XL are tried only when
-the guided file is not small (an image unlike the model's data). Models without
-guided tables still use the MNIST-tuned residual layer (codec/residual.py, version-1 layout)
-for 28x28 images when it is smaller.
+the adaptive coder (WebP on typeset text, JPEG XL on photos), so where they are tried a nic file
+is never bigger than libwebp's .webp file (nic's header is smaller than the 25 bytes it leaves
+out) and at most its header and check, less 2 bytes, bigger than libjxl's codestream at the
+efforts codec/classical.py tries. Stored, adaptive, WebP and JPEG XL run no network, so they
+decode without the model.
+
+To stay fast the encoder does not code every mode: a 28x28 image with a guided model is coded
+guided, and adaptive, WebP and JPEG XL are tried only when the guided file is not small (an
+image unlike the model's data). Models without guided tables still use the MNIST-tuned residual
+layer (codec/residual.py, version-1 layout) for 28x28 images when it is smaller.
 
 Only grey 8-bit pixels can be coded exactly: colour, alpha and 16-bit inputs are refused here
 with one line (a grey image stored as RGB with R = G = B, or with an opaque alpha, is grey).

@@ -23,8 +23,9 @@ def _grey(shape, seed=0):
 
 
 def _rgb(shape, seed=0):
-    return np.dstack([_grey(shape, seed), _grey(shape, seed + 1)[::-1], _grey(shape, seed + 2).T[
-        : shape[0], : shape[1]] if shape[0] == shape[1] else _grey(shape, seed + 2)])
+    """Three different channels, so the image is colour."""
+    return np.dstack([_grey(shape, seed), _grey(shape, seed + 1)[::-1],
+                      255 - _grey(shape, seed + 2)])
 
 
 def _file(image: np.ndarray, payload: bytes, max_error: int) -> bytes:
