@@ -667,8 +667,18 @@ def _coding(header: Header, payload: bytes) -> str:
     if header.version < 3:
         return "residual"
     if header.channels == 3:
-        return "colour planes: " + ("G, R-G, B-G" if payload[:1] == b"\x01" else "R, G, B")
+        return _colour_coding(payload)
     return mode_name(payload[0]) if payload else "unknown"
+
+
+def _colour_coding(payload: bytes) -> str:
+    """colour planes (which), or the whole image as one JPEG XL body."""
+    from .colour import PLANES_SUBTRACT_GREEN, WHOLE_JXL
+
+    first = payload[0] if payload else None
+    if first == WHOLE_JXL:
+        return "colour whole: jxl"
+    return "colour planes: " + ("G, R-G, B-G" if first == PLANES_SUBTRACT_GREEN else "R, G, B")
 
 
 def _level_of(quality_byte: int) -> int | None:

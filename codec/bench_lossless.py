@@ -10,11 +10,12 @@ bench's (PNG optimize, WebP method 6, libjxl default effort, one thread each).
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from .api import decode_batch, encode_batch
+from .api import decode_batch, encode_batch, inspect
 from .bench import CODECS
 from .errors import NicError
 from .files import write_atomic
@@ -64,7 +65,7 @@ def _mnist_speed(count: int) -> dict:
     images = list(load_dataset("mnist")[2][:count])
     row = _measure("mnist-test", "nic", images, _nic_encode, _nic_decode)
     return {key: row[key] for key in ("images", "bpp", "exact", "encode_images_per_s",
-                                      "decode_images_per_s")}
+                                      "decode_images_per_s", "modes")}
 
 
 def _nic_encode(images):
@@ -85,10 +86,13 @@ def _measure(group: str, name: str, images: list, encode, decode) -> dict:
     pixels = sum(image.size for image in images)
     total = sum(map(len, files))
     exact = all(d.shape == i.shape and np.array_equal(d, i) for d, i in zip(decoded, images))
-    return {"group": group, "codec": name, "images": len(images), "pixels": int(pixels),
-            "bytes": int(total), "bpp": round(8 * total / pixels, 4), "exact": bool(exact),
-            "encode_images_per_s": round(len(images) / (encoded - start), 1),
-            "decode_images_per_s": round(len(images) / (done - encoded), 1)}
+    row = {"group": group, "codec": name, "images": len(images), "pixels": int(pixels),
+           "bytes": int(total), "bpp": round(8 * total / pixels, 4), "exact": bool(exact),
+           "encode_images_per_s": round(len(images) / (encoded - start), 1),
+           "decode_images_per_s": round(len(images) / (done - encoded), 1)}
+    if name == "nic":  # how many images each version-3 mode won (the encoder keeps the smallest)
+        row["modes"] = dict(Counter(inspect(f)["coding"] for f in files).most_common())
+    return row
 
 
 def _summary(rows: list[dict]) -> list[str]:
@@ -102,8 +106,10 @@ def _summary(rows: list[dict]) -> list[str]:
             continue
         best = min(others, key=lambda r: r["bytes"])
         verdict = "at or below" if nic["bytes"] <= best["bytes"] else "ABOVE"
+        modes = ", ".join(f"{mode} {n}" for mode, n in nic["modes"].items())
+        change = 100 * (nic["bytes"] / best["bytes"] - 1)
         lines.append(f"{group}: nic {nic['bpp']:.3f} bpp, best anchor {best['codec']} "
-                     f"{best['bpp']:.3f} ({verdict}; {100 * (nic['bytes'] / best['bytes'] - 1):+.1f} %)")
+                     f"{best['bpp']:.3f} ({verdict}; {change:+.1f} %); nic's modes: {modes}")
     return lines
 
 

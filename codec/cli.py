@@ -918,7 +918,7 @@ def _info_text(details: dict, skip: str = "") -> str:
 # --- training and benchmarks: optional extras --------------------------------------------
 
 
-EXTRAS = {"bench": ("matplotlib", "skimage", "imagecodecs", "bjontegaard", "scipy"),
+EXTRAS = {"bench": ("matplotlib", "skimage", "bjontegaard", "scipy"),
           "train": ("tensorflow", "keras", "matplotlib")}
 
 

@@ -5,15 +5,24 @@ and keeps the smallest file, so no mode ever makes a file bigger than another wo
 
     0      STORED    the pixels as they are, row-major: never more than raw pixels + a few bytes
     1      ADAPTIVE  codec/adaptive.py: interlaced passes under a per-pixel Laplace that adapts
+    2      WEBP      libwebp's lossless coder (VP8L) inside nic's container (codec/classical.py)
+    3      JXL       libjxl's lossless coder (a JPEG XL codestream) inside nic's container
     16+r   GUIDED    codec/guided.py (28x28): around the network's x_hat, rounded with offset r
     32+r   GUIDED    the same, with a check of the decoded pixels (x_hat was close to a rounding
                      edge under every r, so another runtime might round it otherwise)
 
-Stored and adaptive run no network, so they decode without the model. To stay fast the encoder
-does not code every mode: a 28x28 image with a guided model is coded guided, and adaptive is
-tried only when the guided file is not small (an image unlike the model's data). Models without
-guided tables still use the MNIST-tuned residual layer (codec/residual.py, version-1 layout)
-for 28x28 images when it is smaller.
+Modes 2 and 3 are not nic's own coders: they are libwebp's and libjxl's, whose bitstreams nic
+stores without the headers its container makes redundant. They win where those libraries beat
+the adaptive coder (WebP on typeset text, JPEG XL on photos), so where they are tried a nic file
+is never bigger than libwebp's .webp file (nic's header is smaller than the 25 bytes it leaves
+out) and at most its header and check, less 2 bytes, bigger than libjxl's codestream at the
+efforts codec/classical.py tries. Stored, adaptive, WebP and JPEG XL run no network, so they
+decode without the model.
+
+To stay fast the encoder does not code every mode: a 28x28 image with a guided model is coded
+guided, and adaptive, WebP and JPEG XL are tried only when the guided file is not small (an
+image unlike the model's data). Models without guided tables still use the MNIST-tuned residual
+layer (codec/residual.py, version-1 layout) for 28x28 images when it is smaller.
 
 Only grey 8-bit pixels can be coded exactly: colour, alpha and 16-bit inputs are refused here
 with one line (a grey image stored as RGB with R = G = B, or with an opaque alpha, is grey).
@@ -25,25 +34,29 @@ from PIL import Image
 import constriction
 
 from .adaptive import decode_adaptive, dequantise, encode_adaptive, quantise
+from .classical import decode_jxl_body, decode_webp_body, jxl_body, webp_body
 from .entropy import FAMILY, stream_words
 from .errors import NicFormatError, NicInputError
 from .guided import OFFSETS, robust_rounding, x_hat_at
 from .residual import pixel_check
 
-__all__ = ["MODE_STORED", "MODE_ADAPTIVE", "MODE_GUIDED", "MODE_GUIDED_CHECKED", "mode_name",
-           "exact_grey", "exact_payload", "decode_exact_payload", "guided_payloads",
-           "decode_guided", "is_guided"]
+__all__ = ["MODE_STORED", "MODE_ADAPTIVE", "MODE_WEBP", "MODE_JXL", "MODE_GUIDED",
+           "MODE_GUIDED_CHECKED", "mode_name", "exact_grey", "exact_payload", "classical_payloads",
+           "decode_classical", "decode_exact_payload", "guided_payloads", "decode_guided",
+           "is_guided"]
 
-MODE_STORED, MODE_ADAPTIVE, MODE_GUIDED, MODE_GUIDED_CHECKED = 0, 1, 16, 32
-_NAMES = {MODE_STORED: "stored", MODE_ADAPTIVE: "adaptive"}
-# Adaptive is tried beside a guided file only above this many bits per pixel: below it the
-# guided coder wins on everything measured, and coding adaptive too would halve the speed.
+MODE_STORED, MODE_ADAPTIVE, MODE_WEBP, MODE_JXL = 0, 1, 2, 3
+MODE_GUIDED, MODE_GUIDED_CHECKED = 16, 32
+_NAMES = {MODE_STORED: "stored", MODE_ADAPTIVE: "adaptive", MODE_WEBP: "webp", MODE_JXL: "jxl"}
+_CLASSICAL = {MODE_WEBP: (webp_body, decode_webp_body), MODE_JXL: (jxl_body, decode_jxl_body)}
+# Adaptive, WebP and JPEG XL are tried beside a guided file only above this many bits per pixel:
+# below it the guided coder wins on everything measured, and coding them too would halve the speed.
 ADAPTIVE_WORTH_BPP = 3.0
 _CHUNK = 128  # images per vectorised guided pass: bounds the (images, pixels, 256) arrays
 
 
 def mode_name(mode: int) -> str:
-    """stored, adaptive, guided or unknown: how a version-3 payload is coded."""
+    """stored, adaptive, webp, jxl, guided or unknown: how a version-3 payload is coded."""
     return "guided" if is_guided(mode) else _NAMES.get(mode, "unknown")
 
 
@@ -94,16 +107,34 @@ def _pil_pixels(image: Image.Image) -> np.ndarray:
     raise NicInputError(f"lossless and max_error modes code grey; this image is mode {image.mode}")
 
 
-def exact_payload(pixels: np.ndarray, max_error: int, guided: bytes | None = None) -> bytes:
+def exact_payload(pixels: np.ndarray, max_error: int, guided: bytes | None = None,
+                  classical: bool = True) -> bytes:
     """The smallest version-3 residual payload of grey uint8 pixels within +-max_error, given
-    the guided payload if there is one (adaptive is then coded only when it may win)."""
+    the guided payload if there is one (the other coders then run only when they may win).
+    `classical=False` leaves out WebP and JPEG XL (colour planes: they never won there)."""
     candidates = [bytes([MODE_STORED]) + np.ascontiguousarray(pixels, np.uint8).tobytes()]
     if guided is not None:
         candidates.append(guided)
     if guided is None or 8 * len(guided) > ADAPTIVE_WORTH_BPP * pixels.size:
         q, top = quantise(pixels, max_error)
         candidates.append(bytes([MODE_ADAPTIVE]) + encode_adaptive(q, top))
+        if classical:
+            candidates += classical_payloads(q, tuple(_CLASSICAL))
     return min(candidates, key=len)
+
+
+def classical_payloads(q: np.ndarray, modes: tuple[int, ...]) -> list[bytes]:
+    """Mode byte and body of q (grey or RGB, values 0..255) in each of `modes` (MODE_WEBP,
+    MODE_JXL) whose library made a body (one may decline; codec/classical.py)."""
+    q8 = q.astype(np.uint8)
+    bodies = [(mode, _CLASSICAL[mode][0](q8)) for mode in modes]
+    return [bytes([mode]) + body for mode, body in bodies if body is not None]
+
+
+def decode_classical(mode: int, body: bytes, width: int, height: int, channels: int,
+                     max_error: int) -> np.ndarray:
+    """The pixels of a WebP or JPEG XL body of q: dequantised, within max_error."""
+    return dequantise(_CLASSICAL[mode][1](body, width, height, channels), max_error)
 
 
 def guided_payloads(net, images: np.ndarray, max_error: int) -> list[bytes]:
@@ -187,6 +218,8 @@ def decode_exact_payload(payload: bytes, width: int, height: int, max_error: int
     if mode == MODE_ADAPTIVE:
         _, top = quantise(np.zeros(1, np.uint8), max_error)
         return dequantise(decode_adaptive(body, (height, width), top), max_error)
+    if mode in _CLASSICAL:
+        return decode_classical(mode, body, width, height, 1, max_error)
     if is_guided(mode):
         raise NicFormatError("a guided payload decodes only with its model")  # api routes it
-    raise NicFormatError(f"unknown residual mode {mode} (this nic knows modes 0, 1, 16 to 47)")
+    raise NicFormatError(f"unknown residual mode {mode} (this nic knows modes 0 to 3, 16 to 47)")
