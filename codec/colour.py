@@ -61,6 +61,9 @@ PLANES_RGB, PLANES_SUBTRACT_GREEN = 0, 1
 # It wins on nearly every CIFAR-10 image; WebP, tried the same way, won 1 in 300 (0.02 % of the
 # bytes) at three times JPEG XL's time, and per-plane WebP and JPEG XL never won.
 WHOLE_JXL = 3
+# Or the RGB bytes as they are (bins, for a max error), row-major: what a noise image gets, so a
+# colour file never exceeds its raw pixels by more than its header and this byte.
+WHOLE_STORED = 4
 
 
 def exact_rgb(image) -> np.ndarray | None:
@@ -84,8 +87,9 @@ def exact_rgb(image) -> np.ndarray | None:
 
 
 def colour_payload(rgb: np.ndarray, max_error: int) -> bytes:
-    """The smaller of: a plane transform byte, then each plane as a varint length and a
-    version-3 payload; or WHOLE_JXL and a JPEG XL body of the whole image."""
+    """The smallest of: a plane transform byte, then each plane as a varint length and a
+    version-3 payload; WHOLE_JXL and a JPEG XL body of the whole image; WHOLE_STORED and the
+    pixels (or bins) as they are."""
     from .adaptive import quantise
     from .format import _encode_varint
     from .lossless import MODE_JXL, classical_payloads, exact_payload
@@ -95,8 +99,10 @@ def colour_payload(rgb: np.ndarray, max_error: int) -> bytes:
     for plane in _planes(rgb, transform):
         payload = exact_payload(plane, max_error, classical=False)
         out += _encode_varint(len(payload)) + payload
-    whole = classical_payloads(quantise(rgb, max_error)[0], (MODE_JXL,))
-    return min([bytes(out)] + whole, key=len)
+    bins = quantise(rgb, max_error)[0]
+    whole = classical_payloads(bins, (MODE_JXL,))
+    stored = bytes([WHOLE_STORED]) + bins.astype(np.uint8).tobytes()
+    return min([bytes(out)] + whole + [stored], key=len)
 
 
 def decode_colour_payload(payload: bytes, width: int, height: int, max_error: int) -> np.ndarray:
@@ -108,6 +114,8 @@ def decode_colour_payload(payload: bytes, width: int, height: int, max_error: in
     view = memoryview(payload)
     if view and view[0] == WHOLE_JXL:
         return decode_classical(WHOLE_JXL, bytes(view[1:]), width, height, 3, max_error)
+    if view and view[0] == WHOLE_STORED:
+        return _stored(view[1:], width, height, max_error)
     if not view or view[0] not in (PLANES_RGB, PLANES_SUBTRACT_GREEN):
         raise NicFormatError("colour residual payload has no known plane transform")
     transform, pos, planes = view[0], 1, []
@@ -120,6 +128,18 @@ def decode_colour_payload(payload: bytes, width: int, height: int, max_error: in
     if pos != len(view):
         raise NicFormatError("colour residual payload has bytes after its third plane")
     return _unplanes(planes, transform)
+
+
+def _stored(body: memoryview, width: int, height: int, max_error: int) -> np.ndarray:
+    from .adaptive import dequantise, quantise
+    from .errors import NicFormatError
+
+    if len(body) != width * height * 3:
+        raise NicFormatError(f"stored colour payload has {len(body)} bytes, not {width * height * 3}")
+    bins = np.frombuffer(body, np.uint8).reshape(height, width, 3)
+    if bins.max() > quantise(np.uint8(255), max_error)[1]:
+        raise NicFormatError(f"stored colour payload has a bin over the top for max error {max_error}")
+    return dequantise(bins, max_error)
 
 
 def _planes(rgb: np.ndarray, transform: int) -> list[np.ndarray]:

@@ -24,3 +24,13 @@ def test_a_file_of_the_first_mnist_model_decodes_as_it_did():
 def test_a_lossless_file_of_the_first_mnist_model_is_still_bit_exact():
     data = (FILES / "digit_3.model1.lossless.nic").read_bytes()
     assert np.array_equal(codec.decode(data), np.asarray(Image.open(SAMPLE).convert("L")))
+
+
+def test_files_of_the_second_mnist_model_decode_as_they_did():
+    lossy = (FILES / "digit_3.model9.nic").read_bytes()
+    exact = (FILES / "digit_3.model9.lossless.nic").read_bytes()
+    assert codec.inspect(lossy)["model_id"] == codec.inspect(exact)["model_id"] == 9
+    original = np.asarray(Image.open(SAMPLE).convert("L"))
+    decoded = codec.decode(lossy).astype(float)
+    assert 10 * np.log10(255**2 / np.mean((decoded - original) ** 2)) > 15
+    assert np.array_equal(codec.decode(exact), original)

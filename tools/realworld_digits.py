@@ -692,17 +692,20 @@ def cmd_eval(args, extra: list[str]) -> None:
 
 def cmd_mnist(args) -> None:
     """Mean file size, PSNR, escalation and warning rates of the default settings on the first
-    --limit MNIST test images: what the fidelity check costs on the data nic was made for."""
+    --limit MNIST test images (or, with --validation, the last --limit training images, the
+    split training holds out): what the fidelity check costs on the data nic was made for."""
     from codec.api import decode_batch, encode_detailed
 
-    images = load_mnist()["x_test"][: args.limit]
+    mnist = load_mnist()
+    images = mnist["x_train"][-args.limit:] if args.validation else mnist["x_test"][: args.limit]
+    split = "validation, last" if args.validation else "test, first"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = encode_detailed(list(images))
     decoded = np.stack(decode_batch([r.data for r in results]))
     mse = np.mean((images.astype(np.float64) - decoded) ** 2)
     models = collections.Counter(r.model for r in results)
-    print(f"MNIST test, first {len(images)}, default settings: "
+    print(f"MNIST {split} {len(images)}, default settings: "
           f"{np.mean([len(r.data) for r in results]):.2f} B at {10 * np.log10(255**2 / mse):.2f} dB, "
           f"escalated {np.mean([r.escalated for r in results]):.1%}, "
           f"warned {np.mean([bool(r.warnings) for r in results]):.2%}, models {dict(models)}")
@@ -744,6 +747,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="the model's default level; escalation = any other level or mode")
     mn = sub.add_parser("mnist", help="the check's cost on the MNIST test set, default settings")
     mn.add_argument("--limit", type=int, default=2000)
+    mn.add_argument("--validation", action="store_true",
+                    help="the last --limit training images (held out by nic train) instead")
     args = parser.parse_args(argv)
     if extra and args.command != "eval":
         parser.error("arguments after -- are codec.encode options, for eval only")
