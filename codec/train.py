@@ -387,6 +387,12 @@ def _installed(out: Path, card: dict):
     os.environ[runtime.WEIGHTS_ENV] = str(out.parent)
     runtime.forget_models()
     try:
+        # Another folder there with the same model name would be measured in out's place (a
+        # stale training run's "mnist" beside "mnist15"): refuse rather than write wrong tables.
+        folder = runtime.installed_models().get(card["name"], {}).get("folder")
+        if folder is None or Path(folder).resolve() != out.resolve():
+            raise NicError(f"{out.parent} holds another model called {card['name']!r} "
+                           f"({folder}); train into a folder of its own")
         yield
     finally:
         if previous is None:

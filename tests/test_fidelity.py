@@ -64,13 +64,14 @@ def test_typeset_digit_on_grey_paper_comes_back_as_itself(digit):
     assert reads_as(pixels) == int(digit)
 
 
-# Known gap: the shipped classifier reads the sample 6 itself as a 0, so the check sees no change
-# when the decoder closes it into a 0. strict: this test reports when that is fixed.
-SIX = pytest.mark.xfail(strict=True, reason="the digits classifier misreads the input 6 as 0")
+# Known gap in this test's reader, not in the file: the shipped classifier reads the sample 5
+# itself as a 6 (0.94), so it reads the decoded 5 as a 6 too (a separate judge,
+# tools/realworld_digits.py, reads it as a 5). strict: this test reports when that is fixed.
+FIVE = pytest.mark.xfail(strict=True, reason="the digits classifier misreads the input 5 as 6")
 
 
 @pytest.mark.parametrize(
-    "path", [pytest.param(p, marks=SIX) if p.name == "digit_6.png" else p
+    "path", [pytest.param(p, marks=FIVE) if p.name == "digit_5.png" else p
              for p in sorted(SAMPLES.glob("*.*"))], ids=lambda p: p.name)
 def test_every_sample_decodes_as_the_digit_its_name_says(path):
     digit = int(path.stem[-1])

@@ -149,7 +149,8 @@ def test_lossless_bench_is_exact_and_reproducible(tmp_path):
     np.testing.assert_array_equal(build_group("typeset", 3)[2], build_group("typeset", 3)[2])
 
 
-# MNIST test image 0, lossless, guided (mode 16: plain rounding of x_hat), written by this coder.
+# MNIST test image 0, lossless, guided (mode 16: plain rounding of x_hat), written by this coder
+# with model id 9 (now installed as mnist-v2, superseded by id 15).
 GUIDED_FILE = bytes.fromhex(
     "894e30098063101fd38126d06cba1ade3fa2291f9c96c907c6c3f3399da837209487f14cc59e72d335b9ef2286"
     "75ea5cdc6f2cb32a0482ac85f080f844f19e1595c54ce390ccb16e1ee4a284de9f81262a38066a9af4868aac30"
@@ -159,8 +160,9 @@ GUIDED_FILE = bytes.fromhex(
 
 def test_guided_files_keep_decoding(mnist_test):
     np.testing.assert_array_equal(codec.decode(GUIDED_FILE), mnist_test[0])
-    assert codec.inspect(GUIDED_FILE)["coding"] == "guided"
-    assert codec.encode(mnist_test[0], lossless=True) == GUIDED_FILE
+    info = codec.inspect(GUIDED_FILE)
+    assert info["coding"] == "guided" and info["model_id"] == 9
+    assert codec.encode(mnist_test[0], lossless=True, model="mnist-v2") == GUIDED_FILE
 
 
 def test_mnist_lossless_is_guided_and_small(mnist_test):
