@@ -140,11 +140,12 @@ def _escalate_residual(net, checker, images, geometries, latents, input_probs, p
         results[i] = Encoded(data, net.name, quality, max_error=max_error, escalated=True)
 
 
-def domain_margins(net, checker: Checker, images: np.ndarray) -> np.ndarray:
-    """Per normalised image: PSNR at the default level minus the model's out-of-domain floor."""
+def domain_margins(net, checker: Checker, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per normalised image: PSNR at the default level minus the model's out-of-domain floor,
+    and the default level's decoded images."""
     table = net.tables[net.default_quality]
     decoded = net.decode_latents(table.dequantize(table.quantize(net.encode_latents(images))))
-    return psnr_per_image(images, decoded) - checker.domain_psnr_db
+    return psnr_per_image(images, decoded) - checker.domain_psnr_db, decoded
 
 
 def _rows(probs, rows):

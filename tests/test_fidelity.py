@@ -132,6 +132,8 @@ def test_mnist_default_stays_small_and_rarely_warns(mnist_test):
     assert np.mean([len(r.data) for r in results]) <= 16.5
     assert psnr(images, decoded) >= 19.5
     assert sum(bool(r.warnings) for r in results) <= 4  # at most 1 %
+    digits = load_model("digits")  # whichever model auto chose, every digit stays itself
+    assert (digits.classify(decoded).argmax(1) == digits.classify(images).argmax(1)).all()
 
 
 def test_a_shoe_goes_to_the_fashion_model():
