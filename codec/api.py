@@ -24,8 +24,8 @@ from .errors import (NicError, NicFidelityError, NicFidelityWarning, NicFormatEr
                      NicInputError, NicUsageError)
 from .format import Header, pack, unpack
 from .images import Geometry, has_colour, prepare, read_sized, restore, to_grey
-from .lossless import (decode_exact_payload, decode_guided, exact_grey, exact_payload,
-                       guided_payloads, is_guided, mode_name)
+from .lossless import (MODE_GUIDED_CHECKED, decode_exact_payload, decode_guided, exact_grey,
+                       exact_payload, guided_payloads, is_guided, mode_name)
 from .residual import SIZE, pixel_check, residual_payload
 from .runtime import Model, compression_models, installed_models, load_model, load_model_by_id
 
@@ -263,7 +263,10 @@ def _encode_exact(net: Model, greys: list[np.ndarray], max_error: int) -> list[E
         # One vectorised run over every 28x28 image of the batch.
         for i, payload in zip(small, guided_payloads(net, np.stack([greys[i] for i in small]),
                                                      max_error)):
-            guided[i] = payload
+            # A payload that needs its pixel check (no rounding of x_hat was safe from another
+            # runtime's float differences) may be refused elsewhere: the network-free modes
+            # decode everywhere, for a few bytes more on about 1 image in 1,000.
+            guided[i] = None if payload[0] >= MODE_GUIDED_CHECKED else payload
     files = [_exact_bytes(net, image, max_error, g) for image, g in zip(greys, guided)]
     if small and net.residual is not None and net.residual.guided is None:
         for i, data in zip(small, _residual_files(net, [greys[i] for i in small], max_error)):

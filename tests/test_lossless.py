@@ -167,7 +167,10 @@ def test_guided_files_keep_decoding(mnist_test):
 
 def test_mnist_lossless_is_guided_and_small(mnist_test):
     files = codec.encode_batch(mnist_test[:200], lossless=True)
-    assert {codec.inspect(f)["coding"] for f in files} == {"guided"}
+    codings = [codec.inspect(f)["coding"] for f in files]
+    # Guided, but for the odd image whose x_hat no rounding keeps safe from another runtime:
+    # those take a network-free mode, which decodes everywhere.
+    assert codings.count("guided") >= 196 and "stored" not in codings
     assert 8 * np.mean([len(f) for f in files]) / 784 <= 1.30
     np.testing.assert_array_equal(np.stack(codec.decode_batch(files)), mnist_test[:200])
 
