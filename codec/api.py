@@ -24,8 +24,8 @@ from .errors import (NicError, NicFidelityError, NicFidelityWarning, NicFormatEr
                      NicInputError, NicUsageError)
 from .format import Header, pack, unpack
 from .images import Geometry, has_colour, prepare, read_sized, restore, to_grey
-from .lossless import (MODE_GUIDED_CHECKED, decode_exact_payload, decode_guided, exact_grey,
-                       exact_payload, guided_payloads, is_guided, mode_name)
+from .lossless import (decode_exact_payload, decode_guided, exact_grey, exact_payload,
+                       guided_payloads, is_guided, mode_name)
 from .residual import SIZE, pixel_check, residual_payload
 from .runtime import Model, compression_models, installed_models, load_model, load_model_by_id
 
@@ -263,10 +263,7 @@ def _encode_exact(net: Model, greys: list[np.ndarray], max_error: int) -> list[E
         # One vectorised run over every 28x28 image of the batch.
         for i, payload in zip(small, guided_payloads(net, np.stack([greys[i] for i in small]),
                                                      max_error)):
-            # A payload that needs its pixel check (no rounding of x_hat was safe from another
-            # runtime's float differences) may be refused elsewhere: the network-free modes
-            # decode everywhere, for a few bytes more on about 1 image in 1,000.
-            guided[i] = None if payload[0] >= MODE_GUIDED_CHECKED else payload
+            guided[i] = payload
     files = [_exact_bytes(net, image, max_error, g) for image, g in zip(greys, guided)]
     if small and net.residual is not None and net.residual.guided is None:
         for i, data in zip(small, _residual_files(net, [greys[i] for i in small], max_error)):
@@ -464,13 +461,12 @@ def _choose_models(greys: list) -> list[Model]:
     ranked = np.sort(margins, axis=0)
     contested = np.flatnonzero(ranked[-1] - ranked[-2] < CONTESTED_DB)
     if len(contested):
-        keeps = _keeps_every_reading(candidates, prepared, [d for _, d in measured], greys,
-                                     contested)
+        keeps = _keeps_every_reading(candidates, prepared, [d for _, d in measured], contested)
         margins[:, contested] += np.where(keeps, 2 * CONTESTED_DB, 0.0)
     return [candidates[i] for i in margins.argmax(axis=0)]
 
 
-def _keeps_every_reading(candidates: list, prepared: list, decoded: list, greys: list,
+def _keeps_every_reading(candidates: list, prepared: list, decoded: list,
                          rows: np.ndarray) -> np.ndarray:
     """(models, len(rows)) bool: does each model's default-level decode of each image, drawn
     back at the image's size, read as the same class as the image under every candidate's
@@ -478,13 +474,13 @@ def _keeps_every_reading(candidates: list, prepared: list, decoded: list, greys:
     from .fidelity import checker_for
 
     keeps = np.ones((len(candidates), len(rows)), dtype=bool)
-    for reader in candidates:
+    for reader, reader_inputs in zip(candidates, prepared):
         checker = checker_for(reader)
         if checker.classifier is None:
             continue
-        before = checker.probabilities(np.stack([_model_input(greys[i], reader)[0] for i in rows]))
-        for m, (rows_prepared, images) in enumerate(zip(prepared, decoded)):
-            drawn = [restore(images[i], rows_prepared[i][1]) for i in rows]
+        before = checker.probabilities(np.stack([reader_inputs[i][0] for i in rows]))
+        for m, (model_inputs, images) in enumerate(zip(prepared, decoded)):
+            drawn = [restore(images[i], model_inputs[i][1]) for i in rows]
             after = checker.probabilities(np.stack([_model_input(d, reader)[0] for d in drawn]))
             keeps[m] &= after.argmax(axis=1) == before.argmax(axis=1)
     return keeps
@@ -701,12 +697,12 @@ def _coding(header: Header, payload: bytes) -> str:
 
 
 def _colour_coding(payload: bytes) -> str:
-    """colour planes (which), or the whole image as one JPEG XL body."""
-    from .colour import PLANES_SUBTRACT_GREEN, WHOLE_JXL
+    """colour planes (which), or the whole image as one JPEG XL body or stored."""
+    from .colour import PLANES_SUBTRACT_GREEN, WHOLE_JXL, WHOLE_STORED
 
     first = payload[0] if payload else None
-    if first == WHOLE_JXL:
-        return "colour whole: jxl"
+    if first in (WHOLE_JXL, WHOLE_STORED):
+        return "colour whole: " + ("jxl" if first == WHOLE_JXL else "stored")
     return "colour planes: " + ("G, R-G, B-G" if first == PLANES_SUBTRACT_GREEN else "R, G, B")
 
 

@@ -9,7 +9,8 @@ and keeps the smallest file, so no mode ever makes a file bigger than another wo
     3      JXL       libjxl's lossless coder (a JPEG XL codestream) inside nic's container
     16+r   GUIDED    codec/guided.py (28x28): around the network's x_hat, rounded with offset r
     32+r   GUIDED    the same, with a check of the decoded pixels (x_hat was close to a rounding
-                     edge under every r, so another runtime might round it otherwise)
+                     edge under every r, so another runtime might round it otherwise); still
+                     decoded, no longer written: such an image takes a network-free mode
 
 Modes 2 and 3 are not nic's own coders: they are libwebp's and libjxl's, whose bitstreams nic
 stores without the headers its container makes redundant. They win where those libraries beat
@@ -137,8 +138,11 @@ def decode_classical(mode: int, body: bytes, width: int, height: int, channels: 
     return dequantise(_CLASSICAL[mode][1](body, width, height, channels), max_error)
 
 
-def guided_payloads(net, images: np.ndarray, max_error: int) -> list[bytes]:
-    """Guided payloads (mode, [pixel check], one stream: latent then pixels) of 28x28 images.
+def guided_payloads(net, images: np.ndarray, max_error: int) -> list[bytes | None]:
+    """Guided payloads (mode, one stream: latent then pixels) of 28x28 images; None for an
+    image whose x_hat no rounding keeps safe from another runtime's float differences (a file
+    for it would need the pixel check of modes 32-47 and could be refused elsewhere: the
+    network-free modes decode everywhere, for a few bytes more).
 
     `net` is a codec Model (or anything with its encode_latents, decode_floats, tables and
     residual): the cross-runtime tool passes one whose networks are the Keras originals.
@@ -152,11 +156,8 @@ def guided_payloads(net, images: np.ndarray, max_error: int) -> list[bytes]:
         rounding = robust_rounding(floats)
         x_hat = x_hat_at(floats, np.maximum(rounding, 0))
         streams = guided.encode(symbols, table.probabilities, part, x_hat, max_error)
-        decoded = dequantise(quantise(part, max_error)[0], max_error)
-        for r, stream, pixels in zip(rounding, streams, decoded):
-            head = bytes([MODE_GUIDED + r]) if r >= 0 else \
-                bytes([MODE_GUIDED_CHECKED]) + pixel_check(pixels)
-            payloads.append(head + stream)
+        payloads += [bytes([MODE_GUIDED + r]) + stream if r >= 0 else None
+                     for r, stream in zip(rounding, streams)]
     return payloads
 
 

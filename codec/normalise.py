@@ -78,15 +78,13 @@ def _level(image: np.ndarray):
     frame = _frame_mask(image.shape)
     background, on_paper = _fit_plane(image, frame)
     residual = image - background
-    deviation = np.abs(residual[frame] - np.median(residual[frame][on_paper]))
-    noise = 1.4826 * float(np.median(deviation[on_paper]))  # ink in the frame is not noise
+    deviation, noise = _frame_noise(residual[frame], on_paper)
     impulses = float(np.mean(deviation > 48))  # salt and pepper: MAD does not see it
     paper = float(np.median(background))
     if noise > _NOISY or impulses > _IMPULSES:  # a median removes specks a threshold keeps
         smooth = np.asarray(Image.fromarray(_round(image)).filter(ImageFilter.MedianFilter(3)))
         residual = smooth.astype(np.float32) - background
-        deviation = np.abs(residual[frame] - np.median(residual[frame][on_paper]))
-        noise = 1.4826 * float(np.median(deviation[on_paper]))  # left for the threshold
+        noise = _frame_noise(residual[frame], on_paper)[1]  # what is left for the threshold
     floor = max(4.0, 3.0 * noise)
     inked = residual > floor
     if inked.sum() < 2:
@@ -98,6 +96,13 @@ def _level(image: np.ndarray):
         return None, paper, None
     levelled = np.clip((residual - floor) * (255.0 / (ink - floor)), 0, 255)
     return levelled.astype(np.float32), paper, paper + ink
+
+
+def _frame_noise(frame_residual: np.ndarray, on_paper: np.ndarray) -> tuple[np.ndarray, float]:
+    """(each frame pixel's distance from the paper's median, the paper's noise as a robust
+    standard deviation): ink in the frame is not noise, so only paper pixels count."""
+    deviation = np.abs(frame_residual - np.median(frame_residual[on_paper]))
+    return deviation, 1.4826 * float(np.median(deviation[on_paper]))
 
 
 def _frame_mask(shape: tuple[int, int]) -> np.ndarray:
