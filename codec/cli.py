@@ -22,6 +22,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import typer  # noqa: E402
 
 from .errors import NicError, NicExistsError, NicUsageError  # noqa: E402
+from .fidelity import CLASS_SHIFT  # noqa: E402
 
 __all__ = ["app", "main"]
 
@@ -1011,6 +1012,9 @@ def train(
         "split) and write them into its card.")] = False,
     classifier: Annotated[Optional[str], typer.Option(
         help="With --fidelity-only: the installed classifier that checks meaning.")] = None,
+    class_shift: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="With --fidelity-only: how far (total variation) the "
+        "classifier's reading may move between input and decoded image.")] = CLASS_SHIFT,
     augment: Annotated[Optional[str], typer.Option(
         help="realworld: add typeset digits and dataset images printed on paper and "
         "photographed, normalised as encode does.")] = None,
@@ -1047,7 +1051,7 @@ def train(
     if fidelity_only:
         from .train import calibrate_fidelity
 
-        card = calibrate_fidelity(out, classifier)
+        card = calibrate_fidelity(out, classifier, class_shift)
         typer.echo(f"wrote the fidelity floors of {out}: {json.dumps(card['fidelity'])}")
         return
     if tables_only:

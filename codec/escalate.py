@@ -70,11 +70,14 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header) -
     if len(pending):
         _escalate_residual(net, checker, images, geometries, latents, input_probs, pending,
                            results, header)
+    unclear = checker.unclear(input_probs)
     for i, geometry in enumerate(geometries):
         if _thumbnail(geometry):
             results[i].warnings.append(_not_an_object(geometry))
         elif not in_domain[i]:
             results[i].warnings.append(_outside(net, geometry))
+        elif unclear is not None and unclear[i] and results[i].max_error != 0:
+            results[i].warnings.append(_unclear(checker, input_probs[i]))
     return results
 
 
@@ -165,6 +168,16 @@ def _changed(checker: Checker, quality: int, image, decoded, input_probs) -> str
     if before != after:
         return f"at quality {quality} the image decodes as {names[after]!r}, not {names[before]!r}: {advice}"
     return f"at quality {quality} the image no longer reads clearly as {names[before]!r}: {advice}"
+
+
+def _unclear(checker: Checker, input_probs: np.ndarray) -> str:
+    """One line on an input the classifier cannot read surely: its meaning went unchecked."""
+    names = checker.classifier.card["classes"]
+    first, second = np.argsort(input_probs)[::-1][:2]
+    noun = checker.net.card.get("subject", "a class").split(" ", 1)[-1]  # "a digit" -> "digit"
+    return (f"nic cannot tell which {noun} this is ({names[first]!r} {input_probs[first]:.0%}, "
+            f"{names[second]!r} {input_probs[second]:.0%}), so it cannot check that the file "
+            "shows the same one; --lossless keeps every pixel")
 
 
 def _not_an_object(geometry) -> str:

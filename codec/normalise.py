@@ -28,7 +28,8 @@ BOX_SIDE = 20  # MNIST: the bounding box's longer side, inside the 28x28 field
 _WORK_SIDE = 112  # resolution at which the box and centre of mass are measured
 _MASS_TAIL = 0.003  # box edges are mass quantiles: a stray speck does not stretch the box
 _NOISY = 6.0  # grey levels of background noise above which a 3x3 median runs first
-_IMPULSES = 0.003  # share of frame pixels far off the paper above which it runs too
+_IMPULSES = 0.003  # share of frame pixels that are specks above which the median runs too
+_SPECK_LEVELS = 48  # a pixel this far from its 3x3 median is a speck (salt or pepper)
 # Drawn back at the original size, the normalised image must correlate this well with the input;
 # below it normalising lost the object (a digit touching the border, odd lighting): fall back.
 _RESEMBLANCE = 0.6
@@ -78,13 +79,11 @@ def _level(image: np.ndarray):
     frame = _frame_mask(image.shape)
     background, on_paper = _fit_plane(image, frame)
     residual = image - background
-    deviation, noise = _frame_noise(residual[frame], on_paper)
-    impulses = float(np.mean(deviation > 48))  # salt and pepper: MAD does not see it
+    noise = _frame_noise(residual[frame], on_paper)
     paper = float(np.median(background))
-    if noise > _NOISY or impulses > _IMPULSES:  # a median removes specks a threshold keeps
-        smooth = np.asarray(Image.fromarray(_round(image)).filter(ImageFilter.MedianFilter(3)))
-        residual = smooth.astype(np.float32) - background
-        noise = _frame_noise(residual[frame], on_paper)[1]  # what is left for the threshold
+    if noise > _NOISY or _speck_share(image, frame) > _IMPULSES:  # a median removes specks
+        residual = _median3(image) - background  # and grain that a threshold keeps as ink
+        noise = _frame_noise(residual[frame], on_paper)  # what is left for the threshold
     floor = max(4.0, 3.0 * noise)
     inked = residual > floor
     if inked.sum() < 2:
@@ -98,11 +97,22 @@ def _level(image: np.ndarray):
     return levelled.astype(np.float32), paper, paper + ink
 
 
-def _frame_noise(frame_residual: np.ndarray, on_paper: np.ndarray) -> tuple[np.ndarray, float]:
-    """(each frame pixel's distance from the paper's median, the paper's noise as a robust
-    standard deviation): ink in the frame is not noise, so only paper pixels count."""
+def _speck_share(image: np.ndarray, frame: np.ndarray) -> float:
+    """Share of frame pixels far from their 3x3 median: salt and pepper, which the noise's MAD
+    does not see, and not the smooth edge of a stroke that reaches the frame."""
+    return float(np.mean(np.abs(image - _median3(image))[frame] > _SPECK_LEVELS))
+
+
+def _median3(image: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(_round(image)).filter(ImageFilter.MedianFilter(3)),
+                      np.float32)
+
+
+def _frame_noise(frame_residual: np.ndarray, on_paper: np.ndarray) -> float:
+    """The paper's noise as a robust standard deviation: ink in the frame is not noise, so only
+    paper pixels count."""
     deviation = np.abs(frame_residual - np.median(frame_residual[on_paper]))
-    return deviation, 1.4826 * float(np.median(deviation[on_paper]))
+    return 1.4826 * float(np.median(deviation[on_paper]))
 
 
 def _frame_mask(shape: tuple[int, int]) -> np.ndarray:
@@ -121,24 +131,40 @@ def _fit_plane(image: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.nda
 
     Ink is brighter than paper here, and a digit cropped tight (a UCI digit, a character cut
     from a line) covers much of the frame: a plane through all of it would sit inside the
-    strokes and eat them. So the fit is repeated without the pixels far above it, never those
-    below (noise on paper is symmetric, ink is not).
+    strokes and eat them. So the fit starts from the darker part of each stretch of frame (paper
+    wherever the ink leaves any) and keeps the pixels within a few noise widths of the plane,
+    the noise measured below it only: paper noise is symmetric, ink lies above.
     """
     rows, cols = np.nonzero(frame)
     values = image[rows, cols].astype(np.float64)
     height, width = image.shape
     basis = np.stack([np.ones_like(values), cols / width, rows / height], axis=1)
-    paper = np.ones(len(values), dtype=bool)
+    paper = _darker_part(values, rows, cols, height, width)
     for _ in range(6):
         coef, *_ = np.linalg.lstsq(basis[paper], values[paper], rcond=None)
         error = values - basis @ coef
-        spread = 1.4826 * np.median(np.abs(error[paper])) + 2.0
+        below = -error[paper & (error <= 0)]
+        spread = 1.4826 * np.median(below) + 2.0 if len(below) else 2.0
         kept = error <= 2.5 * spread
         if kept.sum() < 3 or np.array_equal(kept, paper):
             break
         paper = kept
     ys, xs = np.mgrid[0:height, 0:width]
     return (coef[0] + coef[1] * xs / width + coef[2] * ys / height).astype(np.float32), paper
+
+
+def _darker_part(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, height: int,
+                 width: int) -> np.ndarray:
+    """Frame pixels at or below the 30th percentile of their eighth of the frame (by angle
+    around the centre): the plane's first guess follows a lighting gradient but not the ink."""
+    angle = np.arctan2(rows + 0.5 - height / 2, cols + 0.5 - width / 2)
+    sector = np.minimum(((angle + np.pi) / (2 * np.pi) * 8).astype(int), 7)
+    darker = np.zeros(len(values), dtype=bool)
+    for s in range(8):
+        inside = sector == s
+        if inside.any():
+            darker[inside] = values[inside] <= np.percentile(values[inside], 30)
+    return darker
 
 
 def _placement(levelled: np.ndarray, box_side: int) -> tuple[int, int, int] | None:

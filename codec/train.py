@@ -20,6 +20,7 @@ import numpy as np
 from .data import load_dataset
 from .entropy import build_tables
 from .errors import NicError
+from .fidelity import CLASS_SHIFT
 from .noise import add_random_noise, reduce2x
 from .residual import build_residual_model
 
@@ -265,7 +266,7 @@ SUBJECTS = {"mnist": "a digit", "fashion": "a clothing item", "cifar": "a small 
 BOX_SIDES = {"mnist": 20, "fashion": 28}
 
 
-def calibrate_fidelity(out: Path, classifier: str | None) -> dict:
+def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float = CLASS_SHIFT) -> dict:
     """Measure the fidelity check's floors on the validation split (never the test set) and
     write them into the card of the compression model in `out` (see codec/fidelity.py)."""
     from .api import decode_batch, encode_batch
@@ -280,7 +281,8 @@ def calibrate_fidelity(out: Path, classifier: str | None) -> dict:
     _, x_val, _ = _splits(card["dataset"], card.get("limit"))
     with _installed(out, card):
         decoded = np.stack(decode_batch(encode_batch(x_val, model=card["name"])))
-        card["fidelity"] = calibrate(load_model(card["name"]), x_val, decoded, classifier)
+        card["fidelity"] = calibrate(load_model(card["name"]), x_val, decoded, classifier,
+                                     class_shift)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
 
