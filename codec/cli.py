@@ -1155,21 +1155,21 @@ def bench(
         if unknown:
             usage(f"unknown codec {', '.join(unknown)}: choose from {', '.join(CODECS)}")
     if task == "lossless":
-        from .bench_lossless import print_lossless_report, run_lossless_bench
+        from .bench import print_lossless_report, run_lossless_bench
 
         out = out or Path("bench-out") / "lossless"
         print_lossless_report(run_lossless_bench(limit, out))
         typer.echo(f"wrote {out}: lossless.json")
         return
     if task == "archive":
-        from .bench_archive import print_archive_report, run_archive_bench
+        from .bench import print_archive_report, run_archive_bench
 
         out = out or Path("bench-out") / f"{dataset}-archive"
         print_archive_report(run_archive_bench(dataset, limit, out))
         typer.echo(f"wrote {out}: archive.json default.nicpack lossless.nicpack")
         return
     if task != "rd":
-        from .bench_restore import print_restore_report, run_restore_bench
+        from .bench import print_restore_report, run_restore_bench
 
         out = out or Path("bench-out") / f"{dataset}-{task}"
         print_restore_report(run_restore_bench(task, dataset, limit, out))

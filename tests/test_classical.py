@@ -77,7 +77,7 @@ def test_the_encoder_keeps_webp_for_typeset_text_and_jpeg_xl_for_a_photo():
     pytest.importorskip("skimage")
     from skimage import data as photos
 
-    from codec.grey_sets import build_group
+    from codec.bench.grey_sets import build_group
 
     text = build_group("text", 1)[0]
     photo = np.ascontiguousarray(photos.camera()[100:196, 200:328])

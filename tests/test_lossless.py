@@ -139,8 +139,8 @@ def test_bad_version_3_payloads_raise_format_errors(payload, message):
 
 def test_lossless_bench_is_exact_and_reproducible(tmp_path):
     pytest.importorskip("sklearn")
-    from codec.bench_lossless import run_lossless_bench
-    from codec.grey_sets import build_group
+    from codec.bench import run_lossless_bench
+    from codec.bench.grey_sets import build_group
 
     result = run_lossless_bench(limit=3, out=tmp_path, groups=["uci-digits", "typeset"])
     assert (tmp_path / "lossless.json").is_file()

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 import codec
-from codec.bench_restore import run_restore_bench
+from codec.bench import run_restore_bench
 from codec.metrics import psnr
 from codec.noise import NOISE_TYPES, add_noise, reduce2x
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import decode_batch, encode_detailed
-from .archive import open_archive, pack_archive
-from .data import load_dataset
-from .parallel import cpu_count
+from ..api import decode_batch, encode_detailed
+from ..archive import open_archive, pack_archive
+from ..data import load_dataset
+from ..parallel import cpu_count
 
 __all__ = ["run_archive_bench", "print_archive_report"]
 

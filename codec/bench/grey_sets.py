@@ -1,6 +1,6 @@
 """Grey test images unlike MNIST, built reproducibly from what is installed (no files shipped).
 
-The lossless bench (codec/bench_lossless.py) measures nic against PNG, WebP and JPEG XL on these
+The lossless bench (codec/bench/lossless.py) measures nic against PNG, WebP and JPEG XL on these
 groups; a seed fixes every crop, font and noise draw, so two runs build the same pixels:
 
 * ``uci-digits``  other people's handwriting: scikit-learn's 8x8 UCI digits (0..16), scaled to
@@ -19,8 +19,8 @@ scikit-learn and scikit-image are bench extras (`pip install 'nic[bench]'`), imp
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .data import data_dir
-from .errors import NicError
+from ..data import data_dir
+from ..errors import NicError
 
 __all__ = ["GROUPS", "build_group", "build_sets"]
 
@@ -77,7 +77,7 @@ def _text(count: int, rng: np.random.Generator) -> list[np.ndarray]:
 
 def _on_paper(text: str, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """`text` in a random system font, fitted into size, drawn at 4x and area-averaged."""
-    from .synthetic import font_files
+    from ..synthetic import font_files
 
     fonts = font_files(training=True) + font_files(training=False)
     font_path = sorted(fonts)[rng.integers(len(fonts))]

@@ -1,10 +1,10 @@
 """`nic bench --task lossless`: nic's lossless files against PNG, WebP and JPEG XL lossless on grey
-images unlike MNIST (codec/grey_sets.py: other handwriting, CIFAR-10 crops, photo crops, typeset
+images unlike MNIST (grey_sets.py: other handwriting, CIFAR-10 crops, photo crops, typeset
 digits and text, whole photos).
 
 Every codec codes every image of a group; a group's figure is its total bytes over its total
 pixels (bits per pixel), whole files as stored, each decoded and compared pixel for pixel. The
-classical codecs are bench.py's registry entries, so their settings are the rate-distortion
+classical codecs are codecs.py's registry entries, so their settings are the rate-distortion
 bench's (PNG optimize, WebP method 6, libjxl default effort, one thread each).
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import decode_batch, encode_batch, inspect
-from .bench import CODECS
-from .errors import NicError
-from .files import write_atomic
+from ..api import decode_batch, encode_batch, inspect
+from ..errors import NicError
+from ..files import write_atomic
+from .codecs import CODECS
 from .grey_sets import GROUPS, build_sets
 
 __all__ = ["ANCHORS", "run_lossless_bench", "print_lossless_report"]
@@ -60,7 +60,7 @@ def run_lossless_bench(limit: int | None = None, out: Path | None = None, seed: 
 
 def _mnist_speed(count: int) -> dict:
     """Lossless 28x28 speed on MNIST test images (the guided coder), in one batch each way."""
-    from .data import load_dataset
+    from ..data import load_dataset
 
     images = list(load_dataset("mnist")[2][:count])
     row = _measure("mnist-test", "nic", images, _nic_encode, _nic_decode)

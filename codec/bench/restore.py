@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import load_dataset
-from .errors import NicError
-from .metrics import mse, psnr
-from .noise import add_noise, noise_types, reduce2x
+from ..data import load_dataset
+from ..errors import NicError
+from ..metrics import mse, psnr
+from ..noise import add_noise, noise_types, reduce2x
 
 __all__ = ["TASKS", "run_restore_bench", "print_restore_report"]
 
@@ -55,7 +55,7 @@ def run_restore_bench(task: str, dataset: str = "mnist", limit: int | None = Non
 
 
 def _require_model(model: str) -> None:
-    from .runtime import installed_models
+    from ..runtime import installed_models
 
     if model not in installed_models():
         raise NicError(f"model {model!r} is not installed: train it with nic train --task ...")
@@ -100,8 +100,8 @@ def _bicubic2x(images, model):
 
 
 def _nic(images, model):
-    from .api import decode_batch, denoise, encode_batch
-    from .runtime import installed_models
+    from ..api import decode_batch, denoise, encode_batch
+    from ..runtime import installed_models
 
     if installed_models()[model].get("kind") == "filter":  # nic denoise: no file in between
         return denoise(images, model=model), None
