@@ -539,10 +539,13 @@ def _decode_batch(files: list) -> list[np.ndarray]:
                for header, payload in parsed]
     _decode_guided_files(parsed, decoded)
     latents, nets, residuals = [], [], []
+    by_id = {}  # one model lookup per id in the batch, not one per file
     for header, payload in parsed:
         if _exact_file(header):  # coded without the network: nothing to run
             continue
-        net = load_model_by_id(header.model_id)
+        if header.model_id not in by_id:
+            by_id[header.model_id] = load_model_by_id(header.model_id)
+        net = by_id[header.model_id]
         if net.channels != header.channels:
             kinds = {1: "grey", 3: "colour"}
             raise NicFormatError(f"a {kinds[header.channels]} file names model {net.name!r}, which "

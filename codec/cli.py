@@ -1020,6 +1020,10 @@ def train(
         "photographed, normalised as encode does.")] = None,
     init_from: Annotated[Optional[Path], typer.Option(
         help="A model folder to start from (fine-tuning) instead of random weights.")] = None,
+    decoder_widths: Annotated[Optional[str], typer.Option(
+        help="A grey decoder of other widths, e.g. 32,16 (channels at 14x14 and 28x28; "
+        "default 64,32). With --init-from the encoder is kept fixed and only the decoder "
+        "learns, so files keep that model's latents and sizes.")] = None,
     residual_only: Annotated[bool, typer.Option(
         help="Keep the trained model in OUT; fit only the guided lossless coder's tables "
         "(training split) into its residual.npz and card.")] = False,
@@ -1084,12 +1088,22 @@ def train(
         dataset, out, model_id=model_id, name=name, epochs=epochs, beta=beta,
         limit=limit, seed=seed, verbose=1 if sys.stdout.isatty() else 2,
         multipliers=steps, default_quality=default_quality, task=task, latent_dim=latent_dim,
-        augment=augment, init_from=init_from,
+        augment=augment, init_from=init_from, decoder_widths=_widths(decoder_widths),
     )
     typer.echo(
         f"wrote {out}: {card['epochs_run']} epochs, test MSE {card['test_mse_unquantised']:.5f} "
         f"({card['test_psnr_unquantised_db']:.2f} dB unquantised), model id {card['model_id']}"
     )
+
+
+def _widths(text: str | None) -> tuple[int, int] | None:
+    """--decoder-widths "32,16" -> (32, 16)."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 2 or not all(p.isdigit() and 0 < int(p) <= 512 for p in parts):
+        usage(f"--decoder-widths takes two channel counts from 1 to 512, like 32,16; not {text!r}")
+    return int(parts[0]), int(parts[1])
 
 
 def _free_model_id() -> int:

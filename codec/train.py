@@ -55,6 +55,7 @@ def train(
     latent_dim: int = 16,
     augment: str | None = None,
     init_from: Path | None = None,
+    decoder_widths: tuple[int, int] | None = None,
 ) -> dict:
     """Train on `dataset` and write a complete model folder to `out`; returns the card.
 
@@ -62,10 +63,14 @@ def train(
     image and epoch -> clean target) or "sr2x" (14x14 2x2-mean input -> 28x28 target).
     augment: "realworld" adds real-world-like images to the training split (see _augmented).
     init_from: a model folder whose networks are the starting point (fine-tuning).
+    decoder_widths: a decoder of other widths (codec/model.py build_decoder). With init_from,
+        the encoder is taken from there and kept fixed, and only the new decoder learns: the
+        latents, and so the entropy tables and file sizes, stay those of init_from's model.
     """
     import keras
 
-    from .model import CVAE, build_colour_decoder, build_colour_encoder, build_decoder, build_encoder
+    from .model import (DECODER_WIDTHS, CVAE, build_colour_decoder, build_colour_encoder,
+                        build_decoder, build_encoder)
 
     if task not in TASKS:
         raise NicError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
@@ -78,14 +83,19 @@ def train(
     if colour:
         encoder, decoder = build_colour_encoder(latent_dim, input_size), build_colour_decoder(latent_dim, input_size)
     else:
-        encoder, decoder = build_encoder(latent_dim, input_size), build_decoder(latent_dim)
+        encoder = build_encoder(latent_dim, input_size)
+        decoder = build_decoder(latent_dim, decoder_widths or DECODER_WIDTHS)
+    new_decoder = decoder_widths is not None and init_from is not None
     if init_from is not None:
-        encoder.set_weights(keras.models.load_model(init_from / "encoder.keras", compile=False).get_weights())
-        decoder.set_weights(keras.models.load_model(init_from / "decoder.keras", compile=False).get_weights())
+        encoder.set_weights(_keras_weights(init_from / "encoder.keras"))
+        if new_decoder:
+            encoder.trainable = False
+        else:
+            decoder.set_weights(_keras_weights(init_from / "decoder.keras"))
     model = CVAE(encoder, decoder, beta=beta, seed=seed)
     # A model fine-tuned from trained weights starts at a smaller step, so it is not thrown
-    # far from them before it has seen the new images.
-    model.compile(optimizer=keras.optimizers.Adam(1e-3 if init_from is None else 3e-4))
+    # far from them before it has seen the new images; a new decoder starts from scratch.
+    model.compile(optimizer=keras.optimizers.Adam(3e-4 if init_from and not new_decoder else 1e-3))
     callbacks = [
         keras.callbacks.EarlyStopping(patience=6, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2, min_lr=1e-5),
@@ -116,7 +126,9 @@ def train(
         "input_size": input_size,
         "channels": 3 if colour else 1,
         "latent_dim": latent_dim,
-        "architecture": f"CVAE {latent_dim}-d (codec/model.py)",
+        "architecture": f"CVAE {latent_dim}-d (codec/model.py)" + (
+            f", decoder widths {decoder_widths[0]}-{decoder_widths[1]}" if decoder_widths else ""),
+        "encoder_fixed": new_decoder,
         "command": _command_line(),
         "epochs_run": len(history.history["loss"]),
         "epochs_max": epochs,
@@ -136,6 +148,12 @@ def train(
         "default_quality": default_quality or 4,
     }
     return _write_tables_and_card(out, card, model.encoder, x_fit, x_val, x_plain)
+
+
+def _keras_weights(path: Path) -> list:
+    import keras
+
+    return keras.models.load_model(path, compile=False).get_weights()
 
 
 AUGMENTATIONS = ("realworld",)

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -27,3 +28,36 @@ def test_smoke_training_writes_a_working_model(tmp_path, monkeypatch, fresh_mode
     data = codec.encode(mnist_test[0], model="smoke")
     assert codec.inspect(data)["model"] == "smoke"
     assert codec.decode(data).shape == (28, 28)
+
+
+@pytest.mark.usefixtures("mnist_test")
+def test_a_decoder_of_other_widths_learns_on_the_fixed_encoder(tmp_path, monkeypatch, fresh_models,
+                                                                 mnist_test):
+    """--decoder-widths with --init-from: the encoder comes over unchanged, so a file's latent
+    (and its size) is the same under both models; only the decoder is new."""
+    pytest.importorskip("tensorflow")
+    runner = CliRunner()
+    base, slim = tmp_path / "base", tmp_path / "slim"
+    common = ["train", "--dataset", "mnist", "--limit", "300", "--epochs", "1"]
+    assert runner.invoke(app, [*common, "--name", "base", "--model-id", "250",
+                               "--out", str(base)]).exit_code == 0
+    result = runner.invoke(app, [*common, "--name", "slim", "--model-id", "251", "--out", str(slim),
+                                 "--init-from", str(base), "--decoder-widths", "8,4"])
+    assert result.exit_code == 0, result.output
+    card = json.loads((slim / "card.json").read_text())
+    assert card["encoder_fixed"] and "decoder widths 8-4" in card["architecture"]
+    assert (slim / "decoder.tflite").stat().st_size < (base / "decoder.tflite").stat().st_size / 4
+
+    monkeypatch.setenv("NIC_WEIGHTS", str(tmp_path))
+    from codec.format import unpack
+    from codec.runtime import load_model
+
+    latents = [load_model(m).encode_latents(mnist_test[:20]) for m in ("base", "slim")]
+    np.testing.assert_array_equal(*latents)
+    payloads = [unpack(codec.encode(mnist_test[0], model=m, quality=5))[1] for m in ("base", "slim")]
+    assert payloads[0] == payloads[1]
+
+
+def test_decoder_widths_are_checked():
+    result = CliRunner().invoke(app, ["train", "--dataset", "mnist", "--decoder-widths", "32"])
+    assert result.exit_code == 2 and "two channel counts" in result.output
