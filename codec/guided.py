@@ -76,37 +76,49 @@ def robust_rounding(floats: np.ndarray) -> np.ndarray:
     return chosen
 
 
-def _shift(images: np.ndarray, dr: int, dc: int) -> np.ndarray:
-    """images[:, r + dr, c + dc], mirrored at the edges (index -1 reads 1): a mirrored
-    neighbour has the same parity, so it is decoded whenever the true one would be."""
-    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)), mode="reflect")
-    return padded[:, 1 + dr : 1 + dr + SIZE, 1 + dc : 1 + dc + SIZE]
+def _gather_index(index: int) -> np.ndarray:
+    """(F, pixels) positions, in the flat (2, 30, 30) stack of padded x_hat and padded decoded
+    pixels, of one pass's features: x_hat, its 8 neighbours, then the decoded neighbours."""
+    rows, cols = np.nonzero(PASSES[index])  # row-major, the order images[:, mask] gives
+    padded = SIZE + 2
+    hat = [(1 + rows + dr) * padded + 1 + cols + dc for dr, dc in ((0, 0),) + _AROUND]
+    known = [padded * padded + (1 + rows + dr) * padded + 1 + cols + dc
+             for dr, dc in _DECODED[index]]
+    return np.stack(hat + known)
+
+
+_GATHER = tuple(_gather_index(i) for i in range(3))
 
 
 def _features(x_hat: np.ndarray, known: np.ndarray, index: int) -> np.ndarray:
-    """(N, pixels, F) int64 of one pass: x_hat, its 8 neighbours, the decoded neighbours."""
-    mask = PASSES[index]
-    parts = [x_hat] + [_shift(x_hat, *o) for o in _AROUND] + \
-        [_shift(known, *o) for o in _DECODED[index]]
-    return np.stack([p[:, mask] for p in parts], axis=-1).astype(np.int64)
+    """(N, F, pixels) int32 of one pass: x_hat, its 8 neighbours, the decoded neighbours.
+
+    Edges are mirrored (index -1 reads 1): a mirrored neighbour has the same parity, so it is
+    decoded whenever the true one would be. Feature-major, so each feature is one contiguous
+    (N, pixels) slice and the context arithmetic runs elementwise.
+    """
+    both = np.stack([x_hat, known], axis=1).astype(np.int32, copy=False)
+    padded = np.pad(both, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="reflect")
+    return padded.reshape(len(both), -1)[:, _GATHER[index]]
 
 
 def _contexts(features: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The two contexts (integers in 0..CONTEXTS-1) of each pixel from its features."""
-    h, around = features[..., 0], features[..., 1:9]
-    near = features[..., 9:] if features.shape[-1] > 9 else around
-    count = near.shape[-1]
-    pred = (features @ weights[:-1] + weights[-1]) >> _WEIGHT_SHIFT
-    pred = np.clip(pred, 0, 255)
-    spread = near.max(axis=-1) - near.min(axis=-1)
-    activity = spread + np.abs(8 * h - around.sum(axis=-1)) // 8
-    offset = (near.sum(axis=-1) - count * pred) // count
+    """The two contexts (integers in 0..CONTEXTS-1) of each pixel from its features (N, F, P)."""
+    h, around = features[:, 0], features[:, 1:9]
+    near = features[:, 9:] if features.shape[1] > 9 else around
+    count = near.shape[1]
+    pred = np.einsum("nfp,f->np", features, weights[:-1]) + weights[-1]  # exact integers
+    pred = np.clip(pred >> _WEIGHT_SHIFT, 0, 255)
+    near_sum, around_sum = near.sum(axis=1), around.sum(axis=1)
+    spread = near.max(axis=1) - near.min(axis=1)
+    activity = spread + np.abs(8 * h - around_sum) // 8
+    offset = (near_sum - count * pred) // count
     first = ((pred // 4) * 8 + np.digitize(activity, _ACTIVITY)) * 8 + np.digitize(offset, _OFFSET)
-    if features.shape[-1] > 9:
-        mean = (near.sum(axis=-1) + count // 2) // count
+    if features.shape[1] > 9:
+        mean = (near_sum + count // 2) // count
         second = ((h // 8) * 16 + mean // 16) * 8 + np.digitize(spread, _SPREAD)
     else:
-        drift = (around.sum(axis=-1) - 8 * h) // 8
+        drift = (around_sum - 8 * h) // 8
         second = ((h // 4) * 8 + np.digitize(spread, _SPREAD)) * 8 + np.digitize(drift, _OFFSET)
     return first, second
 
@@ -250,7 +262,7 @@ def fit_guided(images: np.ndarray, x_hat: np.ndarray, chunk: int = 4000) -> Guid
 def _fit_weights(images: np.ndarray, x_hat: np.ndarray, index: int) -> np.ndarray:
     """Least-squares predictor of one pass, as integers in 1/1024ths (rounding built in)."""
     features = _features(x_hat.astype(np.int32), images.astype(np.int32), index)
-    flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
+    flat = np.moveaxis(features, 1, -1).reshape(-1, features.shape[1]).astype(np.float64)
     values = images[:, PASSES[index]].astype(np.float64).ravel()
     solution = np.linalg.lstsq(np.c_[flat, np.ones(len(flat))], values, rcond=None)[0]
     w = np.rint(solution * (1 << _WEIGHT_SHIFT)).astype(np.int64)
