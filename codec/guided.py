@@ -145,24 +145,40 @@ class GuidedModel:
                    tuple((arrays[f"guided_first_{p}"], arrays[f"guided_second_{p}"])
                          for p in range(3)))
 
-    def pass_rows(self, x_hat: np.ndarray, known: np.ndarray, index: int) -> np.ndarray:
-        """Integer histogram rows (N, pixels, 256) of one pass, given the decoded pixels."""
+    def pass_rows(self, x_hat: np.ndarray, known: np.ndarray, index: int,
+                  max_error: int) -> tuple[np.ndarray, np.ndarray]:
+        """The coding rows of one pass, given the decoded pixels: the distinct rows (U, bins)
+        float64 and, per pixel (N, pixels), which of them it takes.
+
+        Most pixels share a context pair with others (about 220 distinct pairs in an MNIST
+        image's 784 pixels), so each distinct row is built once, and each image's coder call
+        reads its rows copied into one reused buffer (`_image_rows`): the (N, pixels, 256)
+        float64 rows, 200 MB per 128 images, are never made.
+        """
         first, second = _contexts(_features(x_hat, known, index), self.weights[index])
+        pairs, which = _distinct(first * CONTEXTS + second)
         t1, t2 = self.tables[index]
-        return t1[first].astype(np.int32) + t2[second]
+        rows = t1[pairs // CONTEXTS].astype(np.float64)  # integer sums: exact in float64
+        rows += t2[pairs % CONTEXTS]
+        return _bin_probabilities(rows, max_error), which
 
     def encode(self, latent: np.ndarray, latent_probabilities: np.ndarray, pixels: np.ndarray,
                x_hat: np.ndarray, max_error: int) -> list[bytes]:
         """Streams (latent, then passes) of many images: pixels and x_hat (N, 28, 28)."""
         q, known = _bins(pixels, max_error)
-        per_pass = [_bin_probabilities(self.pass_rows(x_hat, known, i), max_error)
-                    for i in range(3)]
+        per_pass = [self.pass_rows(x_hat, known, i, max_error) for i in range(3)]
+        # One table of distinct rows for all passes; each image's pixels index it in coding order.
+        rows = np.concatenate([r for r, _ in per_pass])
+        firsts = np.cumsum([0] + [len(r) for r, _ in per_pass[:-1]])
+        which = np.concatenate([w + f for (_, w), f in zip(per_pass, firsts)], axis=1)
+        values = np.concatenate([q[:, mask] for mask in PASSES], axis=1).astype(np.int32)
+        totals = rows.sum(axis=1)
+        buffer = np.empty((which.shape[1], rows.shape[1]))
         streams = []
         for n in range(len(pixels)):
-            values = np.concatenate([q[n][PASSES[i]] for i in range(3)]).astype(np.int32)
-            models = np.concatenate([per_pass[i][n] for i in range(3)])
             streams.append(_encode_trimmed(latent[n].astype(np.int32), latent_probabilities,
-                                           values, models))
+                                           values[n], _image_rows(rows, which[n], buffer),
+                                           totals[which[n]]))
         return streams
 
     def decode_passes(self, decoders: list, x_hat: np.ndarray, max_error: int) -> np.ndarray:
@@ -170,11 +186,31 @@ class GuidedModel:
         q = np.zeros(x_hat.shape, np.int32)
         known = np.zeros(x_hat.shape, np.int32)
         for i, mask in enumerate(PASSES):
-            probabilities = _bin_probabilities(self.pass_rows(x_hat, known, i), max_error)
+            rows, which = self.pass_rows(x_hat, known, i, max_error)
+            buffer = np.empty((which.shape[1], rows.shape[1]))
             for n, decoder in enumerate(decoders):
-                q[n][mask] = decoder.decode(FAMILY, probabilities[n])
+                q[n][mask] = decoder.decode(FAMILY, _image_rows(rows, which[n], buffer))
             known = _dequantised(q, max_error)
         return known.astype(np.uint8)
+
+
+def _distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys, ascending, and where each key (any shape) stands among them: what
+    np.unique(return_inverse=True) gives, through a plain sort of keys with their positions
+    packed into the low bits (several times faster than the argsort np.unique makes)."""
+    flat = keys.ravel().astype(np.int64)
+    position_bits = len(flat).bit_length()
+    packed = np.sort((flat << position_bits) | np.arange(len(flat)))
+    ordered = packed >> position_bits
+    starts = np.r_[True, ordered[1:] != ordered[:-1]]
+    which = np.empty(len(flat), np.intp)
+    which[packed & ((1 << position_bits) - 1)] = np.cumsum(starts) - 1
+    return ordered[starts], which.reshape(keys.shape)
+
+
+def _image_rows(rows: np.ndarray, which: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+    """One image's coding rows, rows[which], written into `buffer` (reused: no new memory)."""
+    return np.take(rows, which, axis=0, out=buffer)
 
 
 def _bins(pixels: np.ndarray, max_error: int) -> tuple[np.ndarray, np.ndarray]:
@@ -188,11 +224,12 @@ def _dequantised(q: np.ndarray, max_error: int) -> np.ndarray:
 
 
 def _bin_probabilities(rows: np.ndarray, max_error: int) -> np.ndarray:
-    """Integer mass of each bin q (values q(2k+1)-k .. q(2k+1)+k), as float64 (exact)."""
+    """Integer mass of each bin q (values q(2k+1)-k .. q(2k+1)+k) of integer-valued float64
+    rows, as float64 (exact: every sum stays far below 2**53)."""
     if max_error == 0:
-        return rows.astype(np.float64)
+        return rows.astype(np.float64, copy=False)
     width = 2 * max_error + 1
-    cumulative = np.concatenate([np.zeros(rows.shape[:-1] + (1,), np.int64),
+    cumulative = np.concatenate([np.zeros(rows.shape[:-1] + (1,), rows.dtype),
                                  np.cumsum(rows, axis=-1)], axis=-1)
     centres = np.arange((255 + max_error) // width + 1) * width
     lo, hi = np.clip(centres - max_error, 0, 256), np.clip(centres + max_error + 1, 0, 256)
@@ -201,16 +238,15 @@ def _bin_probabilities(rows: np.ndarray, max_error: int) -> np.ndarray:
 
 
 def _encode_trimmed(latent: np.ndarray, latent_probabilities: np.ndarray, values: np.ndarray,
-                    probabilities: np.ndarray) -> bytes:
+                    probabilities: np.ndarray, totals: np.ndarray) -> bytes:
     """One image's stream (latent, then pixels) with every trailing byte the decoder does not
-    need cut.
+    need cut; `totals` are the row sums of `probabilities`.
 
     A cut is checked by decoding, but only the symbols after a checkpoint holding at least
     _TAIL_BITS of information: a range decoder reads the stream front to back, so a cut that
     lies past the checkpoint's words cannot change any symbol before it.
     """
-    chosen = probabilities[np.arange(len(values)), values] / probabilities.sum(axis=1)
-    bits = -np.log2(chosen)
+    bits = -np.log2(probabilities[np.arange(len(values)), values] / totals)
     split = max(0, len(values) - 1 - int(np.searchsorted(np.cumsum(bits[::-1]), _TAIL_BITS)))
     encoder = constriction.stream.queue.RangeEncoder()
     encoder.encode(latent, FAMILY, latent_probabilities)
