@@ -242,9 +242,12 @@ def _encode_trimmed(latent: np.ndarray, latent_probabilities: np.ndarray, values
     """One image's stream (latent, then pixels) with every trailing byte the decoder does not
     need cut; `totals` are the row sums of `probabilities`.
 
-    A cut is checked by decoding, but only the symbols after a checkpoint holding at least
-    _TAIL_BITS of information: a range decoder reads the stream front to back, so a cut that
-    lies past the checkpoint's words cannot change any symbol before it.
+    The cuts are tried shortest first from just below the information content. Arithmetic
+    (`_final_interval`) skips every cut that cannot decode back, so the cut chosen is the one
+    decoding each would choose; the first that can is checked by decoding, but only the
+    symbols after a checkpoint holding at least _TAIL_BITS of information: a range decoder
+    reads the stream front to back, so a cut that lies past the checkpoint's words cannot
+    change any symbol before it.
     """
     bits = -np.log2(probabilities[np.arange(len(values)), values] / totals)
     split = max(0, len(values) - 1 - int(np.searchsorted(np.cumsum(bits[::-1]), _TAIL_BITS)))
@@ -254,6 +257,7 @@ def _encode_trimmed(latent: np.ndarray, latent_probabilities: np.ndarray, values
     position, state = encoder.pos()
     encoder.encode(values[split:], FAMILY, probabilities[split:])
     full = encoder.get_compressed().astype(">u4").tobytes()
+    interval = _final_interval(encoder, full)
 
     def decodes_back(candidate: bytes) -> bool:
         decoder = constriction.stream.queue.RangeDecoder(stream_words(candidate))
@@ -268,12 +272,45 @@ def _encode_trimmed(latent: np.ndarray, latent_probabilities: np.ndarray, values
     ideal = bits.sum() - np.log2(latent_probabilities[np.arange(len(latent)), latent]).sum()
     for length in range(max(0, int(ideal) // 8 - 1), len(full) + 1):
         for candidate in cut_candidates(full, length):
+            if not _inside(candidate, interval):
+                continue  # it cannot decode back
             try:
                 if decodes_back(candidate):
                     return candidate
             except AssertionError:
                 continue
     return full  # pragma: no cover  (the full output always decodes)
+
+
+def _final_interval(encoder, full: bytes) -> tuple[int, int, int]:
+    """(low, high, scale): the range coder's final interval [low, high) after the last symbol,
+    as integers over the first `scale` bits of a stream.
+
+    A decoder reads a stream as one number (a cut one padded with zeros) and picks each symbol
+    by where that number lies in its current interval, which it narrows exactly as the encoder
+    did. So a stream decodes back to every symbol if and only if its number lies in the final
+    interval. `decodes_back`'s seek gives the same answer: it is used only for cuts that keep
+    the checkpoint's two words, which move the number by at most one unit of those 64 bits,
+    too little to wrap the decoder's arithmetic.
+
+    encoder.pos() gives the interval's start as the 64-bit `lower` that follows `end` words,
+    and its width. The sealed stream `full` is those words, then the top word of `lower`
+    rounded up to a multiple of 2**32 (and a zero word where needed): its first `end` words are
+    the words before `lower`, plus one where that rounding carried out of the 64 bits (possible
+    only after held-back words, constriction's inverted situation).
+    """
+    end, (lower, width) = encoder.pos()
+    scale = 32 * (end + 2)  # the sealed stream is at most end + 2 words long
+    number = int.from_bytes(full, "big") << (scale - 8 * len(full))
+    carried = lower + (1 << 32) - 1 >= 1 << 64
+    low = (((number >> 64) - carried) << 64) + lower
+    return low, low + width, scale
+
+
+def _inside(candidate: bytes, interval: tuple[int, int, int]) -> bool:
+    """Whether a cut stream's number lies in the final interval of `_final_interval`."""
+    low, high, scale = interval
+    return low <= int.from_bytes(candidate, "big") << (scale - 8 * len(candidate)) < high
 
 
 def fit_guided(images: np.ndarray, x_hat: np.ndarray, chunk: int = 4000) -> GuidedModel:
