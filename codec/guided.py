@@ -202,7 +202,8 @@ def _distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     position_bits = len(flat).bit_length()
     packed = np.sort((flat << position_bits) | np.arange(len(flat)))
     ordered = packed >> position_bits
-    starts = np.r_[True, ordered[1:] != ordered[:-1]]
+    starts = np.ones(len(ordered), bool)  # where a new key begins
+    starts[1:] = ordered[1:] != ordered[:-1]
     which = np.empty(len(flat), np.intp)
     which[packed & ((1 << position_bits) - 1)] = np.cumsum(starts) - 1
     return ordered[starts], which.reshape(keys.shape)
