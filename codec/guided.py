@@ -73,6 +73,8 @@ def robust_rounding(floats: np.ndarray) -> np.ndarray:
         flips = (low != high) & (high >= 1) & (low <= 254)  # clipping hides the others
         free = (chosen < 0) & ~flips.any(axis=1)
         chosen[free] = r
+        if (chosen >= 0).all():  # later roundings could only fill images still without one
+            break
     return chosen
 
 
