@@ -54,6 +54,10 @@ CONTEXTS = 4096  # per pass and context kind
 _WEIGHT_SHIFT = 10  # predictor weights are integers in 1/1024ths
 _ROW_TOTAL = 65536 - 256  # each histogram row sums to at most this (uint16 entries, each >= 1)
 _TAIL_BITS = 256  # the trim check decodes at least this much information after its checkpoint
+# Images whose distinct rows (all three passes) the encoder builds together: 64 MNIST images
+# have about 6,800, 14 MB, which mostly stay in cache while the coder reads them (128 images:
+# 10,800 rows, and the guided encoding runs about 10 % slower).
+_ENCODE_GROUP = 64
 
 
 def x_hat_at(floats: np.ndarray, offset: np.ndarray | int) -> np.ndarray:
@@ -167,6 +171,15 @@ class GuidedModel:
     def encode(self, latent: np.ndarray, latent_probabilities: np.ndarray, pixels: np.ndarray,
                x_hat: np.ndarray, max_error: int) -> list[bytes]:
         """Streams (latent, then passes) of many images: pixels and x_hat (N, 28, 28)."""
+        streams = []
+        for start in range(0, len(pixels), _ENCODE_GROUP):
+            group = slice(start, start + _ENCODE_GROUP)
+            streams += self._encode_group(latent[group], latent_probabilities, pixels[group],
+                                          x_hat[group], max_error)
+        return streams
+
+    def _encode_group(self, latent: np.ndarray, latent_probabilities: np.ndarray,
+                      pixels: np.ndarray, x_hat: np.ndarray, max_error: int) -> list[bytes]:
         q, known = _bins(pixels, max_error)
         per_pass = [self.pass_rows(x_hat, known, i, max_error) for i in range(3)]
         # One table of distinct rows for all passes; each image's pixels index it in coding order.
