@@ -191,6 +191,36 @@ def test_guided_rounding_survives_a_runtime_difference_within_the_margin():
                                       x_hat_at(floats[ok], rounding[ok]))
 
 
+def test_guided_cuts_decode_back_exactly_when_inside_the_coder_interval():
+    """The trim search skips, without decoding, every cut outside the range coder's final
+    interval: such a cut must never decode back, and one inside always must."""
+    import constriction
+    from codec.entropy import FAMILY, cut_candidates, stream_words
+    from codec.guided import _final_interval, _inside
+
+    t1, t2 = load_model("mnist").residual.guided.tables[2]
+    rng = np.random.default_rng(5)
+    outcomes = []
+    for count in rng.integers(1, 200, 30):  # rows of the guided tables, values drawn from them
+        rows = t1[rng.integers(0, len(t1), count)].astype(np.float64)
+        rows += t2[rng.integers(0, len(t2), count)]
+        values = np.array([rng.choice(256, p=row / row.sum()) for row in rows], np.int32)
+        encoder = constriction.stream.queue.RangeEncoder()
+        encoder.encode(values, FAMILY, rows)
+        full = encoder.get_compressed().astype(">u4").tobytes()
+        interval = _final_interval(encoder, full)
+        for length in range(len(full) + 1):
+            for candidate in cut_candidates(full, length):
+                decoder = constriction.stream.queue.RangeDecoder(stream_words(candidate))
+                try:
+                    back = np.array_equal(decoder.decode(FAMILY, rows), values)
+                except AssertionError:
+                    back = False
+                assert back == _inside(candidate, interval)
+                outcomes.append(back)
+    assert len(outcomes) > 1000 and 30 <= sum(outcomes) < len(outcomes) / 2
+
+
 def _with_mode(data: bytes, payload: bytes) -> bytes:
     from codec.format import pack
 
