@@ -53,7 +53,7 @@ _SPREAD = np.array([4, 16, 40, 64, 96, 128, 192])
 CONTEXTS = 4096  # per pass and context kind
 _WEIGHT_SHIFT = 10  # predictor weights are integers in 1/1024ths
 _ROW_TOTAL = 65536 - 256  # each histogram row sums to at most this (uint16 entries, each >= 1)
-_TAIL_BITS = 256  # the trim check decodes at least this much information after its checkpoint
+_TAIL_BITS = 128  # the trim check decodes at least this much information after its checkpoint
 # Images whose distinct rows (all three passes) the encoder builds together: 64 MNIST images
 # have about 6,800, 14 MB, which mostly stay in cache while the coder reads them (128 images:
 # 10,800 rows, and the guided encoding runs about 10 % slower).
