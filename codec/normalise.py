@@ -81,8 +81,9 @@ def _level(image: np.ndarray):
     residual = image - background
     noise = _frame_noise(residual[frame], on_paper)
     paper = float(np.median(background))
-    if noise > _NOISY or _speck_share(image, frame) > _IMPULSES:  # a median removes specks
-        residual = _median3(image) - background  # and grain that a threshold keeps as ink
+    median = _median3(image)
+    if noise > _NOISY or _speck_share(image, median, frame) > _IMPULSES:  # a median removes
+        residual = median - background  # specks and grain that a threshold keeps as ink
         noise = _frame_noise(residual[frame], on_paper)  # what is left for the threshold
     floor = max(4.0, 3.0 * noise)
     inked = residual > floor
@@ -97,10 +98,10 @@ def _level(image: np.ndarray):
     return levelled.astype(np.float32), paper, paper + ink
 
 
-def _speck_share(image: np.ndarray, frame: np.ndarray) -> float:
+def _speck_share(image: np.ndarray, median: np.ndarray, frame: np.ndarray) -> float:
     """Share of frame pixels far from their 3x3 median: salt and pepper, which the noise's MAD
     does not see, and not the smooth edge of a stroke that reaches the frame."""
-    return float(np.mean(np.abs(image - _median3(image))[frame] > _SPECK_LEVELS))
+    return float(np.mean(np.abs(image - median)[frame] > _SPECK_LEVELS))
 
 
 def _median3(image: np.ndarray) -> np.ndarray:
