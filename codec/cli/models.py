@@ -1,0 +1,125 @@
+"""`nic models` and `nic info`: what is installed, what a file holds."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import NicError
+from .common import (
+    ModelsDir, NicFiles, STDIO, _is_batch, _read_source, _use_models_dir, app, fail,
+    one_line_errors, usage)
+
+
+TASKS = {"compress": "compress", "denoise": "denoise", "sr2x": "2x super-resolution",
+         "classify": "classifier"}
+
+
+@app.command()
+@one_line_errors
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """List the installed models: the shipped ones, then yours (NIC_MODELS, --models-dir).
+
+    Columns: name; id (the byte in every .nic file); task; quality levels (9-14 are the residual
+    layer: max error and lossless); latent size; mean file size in bytes and PSNR in dB at the
+    default level (validation images); unquantised PSNR in dB, or a classifier's accuracy in %,
+    on the test set; where the model comes from.
+    """
+    from ..runtime import installed_models, model_conflicts
+
+    _use_models_dir(models_dir)
+    for message in model_conflicts().values():
+        typer.echo(f"nic: warning: {message}", err=True)
+    rows = [_model_row(card) for card in installed_models().values()]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        fail("no models are installed")
+    typer.echo(f"{'name':16} {'id':>3}  {'task':19}  {'levels':6} {'latent':>6}  {'default level':>13} "
+               f"{'bytes/file':>10} {'PSNR dB':>7}  {'test PSNR dB':>12} {'test acc. %':>11}  source")
+    for r in rows:
+        typer.echo(
+            f"{r['name']:16} {r['model_id']:>3}  {r['task']:19}  {_dash(r['levels']):6} "
+            f"{_dash(r['latent_size']):>6}  {_dash(r['default_level']):>13} "
+            f"{_dash(r['default_bytes'], '.1f'):>10} {_dash(r['default_psnr_db'], '.2f'):>7}  "
+            f"{_dash(r['test_psnr_db'], '.2f'):>12} {_dash(r['test_accuracy_percent'], '.1f'):>11}"
+            f"  {r['source']}")
+
+
+def _dash(value, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _model_row(card: dict) -> dict:
+    from ..api import RESIDUAL_LEVELS
+
+    task = card.get("task", "compress")
+    levels = sorted(int(q) for q in card.get("multipliers", {}))
+    if levels and "residual.npz" in card.get("fingerprints", {}):
+        levels += sorted(RESIDUAL_LEVELS)
+    classifier = task == "classify"
+    default = card.get("validation", {}).get("levels", {}).get(str(card.get("default_quality")), {})
+    accuracy = card.get("test_accuracy")
+    return {
+        "name": card["name"], "model_id": card["model_id"],
+        "task": TASKS.get(task, task) + (" filter" if card.get("kind") == "filter" else "")
+        + (" colour" if card.get("channels", 1) == 3 else ""),
+        "dataset": card.get("dataset"),
+        "levels": f"{levels[0]}-{levels[-1]}" if levels else None,
+        "latent_size": len(card["latent_sigmas"]) if card.get("latent_sigmas") else None,
+        "default_level": None if classifier else card.get("default_quality"),
+        "default_bytes": default.get("mean_bytes"), "default_psnr_db": default.get("psnr_db"),
+        "test_psnr_db": card.get("test_psnr_unquantised_db"),
+        "test_accuracy_percent": None if accuracy is None else round(100 * accuracy, 2),
+        "source": card.get("source", "shipped"), "folder": card.get("folder"),
+    }
+
+
+@app.command()
+@one_line_errors
+def info(
+    sources: NicFiles,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print JSON: an object for one file, a list (each with its file) for "
+        "several, a folder or a glob.")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Show what .nic files hold (model, quality, size, bytes); a bad file is one line on
+    stderr, and the others are still shown (exit 1)."""
+    from ..api import inspect
+    from ..batch import expand_inputs
+
+    _use_models_dir(models_dir)
+    if STDIO in sources or not _is_batch(sources):
+        if len(sources) > 1:
+            usage("- (stdin) must be the only input")
+        details = inspect(_read_source(sources[0] if sources[0] == STDIO else Path(sources[0])))
+        typer.echo(json.dumps(details) if as_json else _info_text(details))
+        return
+    files = expand_inputs(sources, {".nic"})
+    if not files:
+        fail(f"no .nic files in {', '.join(sources)}")
+    entries, failed = [], 0
+    for path in files:
+        try:
+            entries.append({"file": str(path), **inspect(_read_source(path))})
+        except NicError as error:
+            message = str(error)
+            typer.echo(f"nic: error: {message if str(path) in message else f'{path}: {message}'}",
+                       err=True)
+            failed += 1
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+    else:
+        typer.echo("\n\n".join(f"{e['file']}:\n{_info_text(e, skip='file')}" for e in entries))
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _info_text(details: dict, skip: str = "") -> str:
+    return "\n".join(f"{key:15} {value}" for key, value in details.items() if key != skip)
