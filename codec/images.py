@@ -447,11 +447,17 @@ def _check_grey(grey, caller: str) -> None:
         raise NicInputError(f"{caller} expects a grey uint8 (H, W) array (see to_grey), got {what}")
 
 
-def save_png_bytes(grey: np.ndarray) -> bytes:
-    """Grey uint8 (H, W) -> PNG bytes (mode L)."""
-    _check_grey(grey, "save_png_bytes")
+def save_png_bytes(pixels: np.ndarray) -> bytes:
+    """Decoded pixels, grey uint8 (H, W) or RGB uint8 (H, W, 3), -> PNG bytes (mode L or RGB):
+    an archive or a batch may hold both."""
+    if isinstance(pixels, np.ndarray) and pixels.ndim == 3:
+        if pixels.dtype != np.uint8 or pixels.shape[2] != 3 or not pixels.size:
+            raise NicInputError(f"save_png_bytes expects RGB uint8 (H, W, 3), got {pixels.dtype} "
+                                f"{pixels.shape}")
+    else:
+        _check_grey(pixels, "save_png_bytes")
     buffer = BytesIO()
-    Image.fromarray(np.ascontiguousarray(grey)).save(buffer, format="PNG")
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -129,6 +129,28 @@ def test_lossless_pack_and_unpack_are_bit_exact_with_labels(tmp_path, mnist_test
     assert np.array_equal(back["y"], np.arange(200) % 10) and back["y"].dtype == np.int64
 
 
+def test_a_folder_of_grey_and_colour_images_comes_back_as_pngs(tmp_path, mnist_test):
+    """pack and unpack, and batch decode, write each image in its own mode: grey stays L,
+    colour stays RGB, every pixel back (lossless)."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    Image.fromarray(mnist_test[0]).save(folder / "grey.png")
+    Image.fromarray(rgb).save(folder / "colour.png")
+    assert nic("pack", folder, "--lossless", "-o", tmp_path / "m.nicpack").exit_code == 0
+    result = nic("unpack", tmp_path / "m.nicpack", "-o", f"{tmp_path / 'back'}/")
+    assert result.exit_code == 0, result.output
+    assert nic("encode", folder / "colour.png", folder / "grey.png", "--lossless",
+               "-o", f"{tmp_path / 'files'}/").exit_code == 0
+    assert nic("decode", *sorted((tmp_path / "files").glob("*.nic")),
+               "-o", f"{tmp_path / 'decoded'}/").exit_code == 0
+    for out in ("back", "decoded"):
+        with Image.open(tmp_path / out / "colour.png") as image:
+            assert image.mode == "RGB" and np.array_equal(np.asarray(image), rgb)
+        with Image.open(tmp_path / out / "grey.png") as image:
+            assert image.mode == "L" and np.array_equal(np.asarray(image), mnist_test[0])
+
+
 def test_pack_a_folder_keeps_names_and_never_overwrites(tmp_path, mnist_test):
     folder = tmp_path / "digits"
     folder.mkdir()
