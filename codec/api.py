@@ -171,11 +171,36 @@ def _encode_read(read: list, *, model: str = AUTO, quality: int | str | None = N
                                 exact)
     else:
         results = _encode_checked(model, inputs, level, [size for _, _, size in read])
+        if level is None:
+            _no_larger_than_lossless(results, read)
     for result, (_, notes) in zip(results, inputs):
         result.notes = notes
         if strict and result.warnings:
             raise NicFidelityError(result.warnings[0])
     return results
+
+
+def _no_larger_than_lossless(results: list[Encoded], read: list) -> None:
+    """Auto never writes more than the image's own lossless file, which always passes the
+    check: a dot or a small icon would otherwise take a latent file of 14 bytes, or a residual
+    file at 28x28 larger than all its pixels. Only files that a lossless one could undercut at
+    1 bit per pixel are compared (tiny images); the exact file also keeps what the check could
+    not (its size, its colour), so it carries no warning."""
+    rows = []
+    for i, (result, (pixels, notes, size)) in enumerate(zip(results, read)):
+        if size is None and np.asarray(pixels).size <= 8 * len(result.data):
+            try:
+                rows.append((i, _exact_pixels(pixels, notes)))
+            except NicInputError:  # alpha, 16-bit: no exact file to compare with
+                continue
+    if not rows:
+        return
+    net = load_model(_default_model())
+    exact = _encode_exact(net, [image for _, image in rows], 0)
+    for (i, _), candidate in zip(rows, exact):
+        if len(candidate.data) < len(results[i].data):
+            candidate.escalated = results[i].escalated
+            results[i] = candidate
 
 
 def _pixels(image) -> tuple[np.ndarray | object, list[str], tuple[int, int] | None]:

@@ -174,6 +174,21 @@ def test_a_digit_the_classifier_cannot_read_surely_is_coded_with_a_warning(mnist
     assert len(messages) == 1 and messages[0].startswith("nic cannot tell which digit this is ('")
 
 
+@pytest.mark.parametrize("side", [1, 3, 6])
+def test_auto_never_writes_more_than_the_lossless_file(side):
+    """A dot or a tiny icon that no latent level keeps is coded losslessly when that is
+    smaller than a residual file at 28x28: every pixel back, no warning left to give."""
+    tiny = np.random.default_rng(side).integers(0, 256, (side, side), dtype=np.uint8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        auto = codec.encode(tiny)
+    lossless = codec.encode(tiny, lossless=True)
+    assert len(auto) <= len(lossless)
+    if len(auto) == len(lossless):
+        np.testing.assert_array_equal(codec.decode(auto), tiny)
+        assert not [w for w in caught if issubclass(w.category, NicFidelityWarning)]
+
+
 def test_a_shoe_goes_to_the_fashion_model():
     from codec.data import load_dataset
 

@@ -90,10 +90,19 @@ def _check_model_name(model: str) -> None:
 
 def _escalation(result) -> str:
     """What auto quality chose, when it went above the model's default."""
+    from ..format import unpack
+
     if not result.escalated:
         return ""
-    level = (f"level {result.quality}" if result.max_error is None
-             else f"residual, max error {result.max_error} at 28x28")
+    own_size = unpack(result.data)[0].version in (3, 4)  # coded at the image's size, not 28x28
+    if result.max_error is None:
+        level = f"level {result.quality}"
+    elif own_size:
+        level = "lossless" if result.max_error == 0 else f"max error {result.max_error}"
+    else:
+        level = f"residual, max error {result.max_error} at 28x28"
+    if result.warnings:  # even this level fails the check: the warning says how
+        return f" (model {result.model}, {level})"
     return f" (model {result.model}, {level}: lower levels would change what the image shows)"
 
 
