@@ -19,6 +19,7 @@ __all__ = [
     "encode",
     "decode",
     "encode_batch",
+    "encode_detailed",
     "decode_batch",
     "inspect",
     "denoise",
@@ -31,7 +32,8 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-_API = {"QUALITY_LEVELS", "encode", "decode", "encode_batch", "decode_batch", "inspect", "denoise"}
+_API = {"QUALITY_LEVELS", "encode", "decode", "encode_batch", "encode_detailed", "decode_batch",
+        "inspect", "denoise"}
 _ARCHIVE = {"open_archive", "write_archive"}
 
 

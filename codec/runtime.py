@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .entropy import EntropyTables
-from .errors import NicModelError, NicUnknownModelError
+from .errors import NicFormatError, NicModelError, NicUnknownModelError
 
 __all__ = [
     "Model", "weights_root", "models_dirs", "installed_models", "model_conflicts", "load_model",
@@ -121,10 +121,14 @@ def load_model(name: str) -> "Model":
 def load_model_by_id(model_id: int) -> "Model":
     """The installed model whose card carries `model_id`, as named in a .nic header."""
     for name, card in installed_models().items():
+        if card["model_id"] != model_id:
+            continue
         # Classifiers and denoising filters write no files: their ids name no .nic file.
-        if card["model_id"] == model_id and card.get("task") != "classify" \
-                and card.get("kind") != "filter":
-            return _load(name)
+        if card.get("task") == "classify" or card.get("kind") == "filter":
+            raise NicFormatError(f"the file names model id {model_id}, which is {name!r}, a "
+                                 f"{'classifier' if card.get('task') == 'classify' else 'filter'} "
+                                 "that writes no .nic files: the file was not made by nic")
+        return _load(name)
     raise NicUnknownModelError(
         f"the file needs model id {model_id}, which is not installed here (nic models lists "
         f"what is): {_HOW_TO_ADD}")

@@ -87,3 +87,12 @@ def test_unknown_model_id_and_version_are_named(valid_files):
         codec.decode(data)
     with pytest.raises(codec.NicModelError):
         codec.decode(data)
+
+
+def test_a_file_naming_a_classifier_is_refused_as_not_made_by_nic():
+    """Classifiers and filters have model ids but write no files: say so, not 'not installed'."""
+    from codec.runtime import load_model
+
+    data = pack(Header(model_id=load_model("digits").card["model_id"], quality=5), b"ab")
+    with pytest.raises(codec.NicFormatError, match="'digits', a classifier that writes no .nic"):
+        codec.decode(data)
