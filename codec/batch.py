@@ -38,7 +38,8 @@ class Summary:
 
     def line(self) -> str:
         text = (
-            f"{self.files} files, {self.bytes_in:,} bytes in, {self.bytes_out:,} bytes out, "
+            f"{self.files} file{'' if self.files == 1 else 's'}, {self.bytes_in:,} bytes in, "
+            f"{self.bytes_out:,} bytes out, "
             f"ratio {self.ratio:.3g}:1"
         )
         if self.escalated:

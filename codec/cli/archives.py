@@ -199,7 +199,7 @@ def _write_pack(target: Path, sources, results, labels, names, force: bool) -> N
                         None if names is None else [names[i] for i in kept])
     write_atomic(target, data, force=force)
     escalated = sum(results[i].escalated for i in kept)
-    typer.echo(f"{', '.join(map(str, sources))} -> {target}: {len(kept)} images"
+    typer.echo(f"{', '.join(map(str, sources))} -> {target}: {_count(len(kept), 'image')}"
                f"{'' if labels is None else ' with labels'}, {len(data):,} bytes "
                f"({len(data) / max(len(kept), 1):.1f} per image)"
                + (f", {escalated} at a higher level to stay faithful" if escalated else "")
@@ -252,7 +252,7 @@ def unpack(
             _write_npz(target, archive, decoded, force)
         else:
             _write_pngs(target, names, decoded, force)
-    typer.echo(f"{source} -> {target}: {len(decoded) - len(failed)} images"
+    typer.echo(f"{source} -> {target}: {_count(len(decoded) - len(failed), 'image')}"
                + (f", {len(failed)} failed" if failed else ""))
     if failed:
         raise typer.Exit(code=1)
@@ -335,3 +335,7 @@ def _write_npz(target: Path, archive, decoded: list, force: bool) -> None:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     write_atomic(target, buffer.getvalue(), force=force)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
