@@ -143,6 +143,9 @@ def test_nic_denoise_writes_a_clean_image_and_keeps_the_noisy_one(tmp_path):
     cleaned = np.asarray(Image.open(tmp_path / "noisy.denoised.png"))
     assert _psnr(clean, cleaned) > _psnr(clean, noisy) + 3
     assert np.array_equal(np.asarray(Image.open(tmp_path / "noisy.png")), noisy)
+    again = CliRunner().invoke(app, ["denoise", str(tmp_path / "noisy.png")])
+    assert again.exit_code != 0 and "exists" in again.output  # refused, as encode and decode do
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noisy.denoised.png", "noisy.png"]
 
 
 def test_a_colour_image_the_latent_cannot_keep_is_escalated_warned_or_refused():

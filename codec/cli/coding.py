@@ -155,11 +155,12 @@ def denoise(
     _use_models_dir(models_dir)
     from ..api import denoise as run
     from ..colour import to_rgb
-    from ..files import check_writable, free_name, image_bytes, write_atomic
+    from ..files import check_writable, image_bytes, write_atomic
     from ..images import read_pixels, to_grey
     from ..runtime import load_model
 
-    target = output or free_name(source.with_suffix(".png"), "denoised")
+    # Like encode and decode: an existing output is refused, never renamed around.
+    target = output or source.with_name(f"{source.stem}.denoised.png")
     check_writable(target, force=force, inputs=[source])
     pixels, _ = read_pixels(source)
     net = load_model(model)
