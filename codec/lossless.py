@@ -77,14 +77,16 @@ def exact_grey(image) -> np.ndarray:
         raise NicInputError("lossless and max_error modes need a non-empty (H, W) or (H, W, C) "
                             "image array")
     if image.dtype != np.uint8:
-        raise NicInputError(f"lossless and max_error modes code 8-bit grey; this image is "
-                            f"{image.dtype} (convert it to 8 bits first)")
+        raise NicInputError(f"lossless and max_error modes code 8-bit grey or RGB; this image is "
+                            f"{image.dtype}, which they would not keep (convert it to 8 bits "
+                            "first)")
     if image.ndim == 2:
         return image.copy()
     channels = image.shape[2]
     if channels in (2, 4) and (image[:, :, -1] != 255).any():
-        raise NicInputError("lossless and max_error modes code grey without transparency; "
-                            "this image has an alpha channel that is not opaque")
+        raise NicInputError("lossless and max_error modes code grey or RGB without "
+                            "transparency; this image has an alpha channel that is not opaque, "
+                            "which they would not keep")
     if channels in (3, 4) and ((image[:, :, 0] != image[:, :, 1]) |
                                (image[:, :, 0] != image[:, :, 2])).any():
         raise NicInputError("lossless and max_error modes code this colour image only as 8-bit "
@@ -103,9 +105,11 @@ def _pil_pixels(image: Image.Image) -> np.ndarray:
     if image.mode == "P":
         return np.asarray(image.convert("RGBA" if "transparency" in image.info else "RGB"))
     if image.mode.startswith("I;16") or image.mode in ("I", "F"):
-        raise NicInputError(f"lossless and max_error modes code 8-bit grey; this image is "
-                            f"mode {image.mode} (convert it to 8 bits first)")
-    raise NicInputError(f"lossless and max_error modes code grey; this image is mode {image.mode}")
+        raise NicInputError(f"lossless and max_error modes code 8-bit grey or RGB; this image is "
+                            f"mode {image.mode}, which they would not keep (convert it to 8 bits "
+                            "first)")
+    raise NicInputError(f"lossless and max_error modes code 8-bit grey or RGB; this image is "
+                        f"mode {image.mode}")
 
 
 def exact_payload(pixels: np.ndarray, max_error: int, guided: bytes | None = None,

@@ -67,6 +67,8 @@ def encode(
         result = encode_detailed([image], model=model, **modes)[0]
     except NicFidelityError as error:
         fail(f"{label}: refused (--strict): {error}")
+    except NicError as error:
+        _fail_on(label, error)
     for note in result.notes:
         typer.echo(f"nic: note: {note}", err=True)
     for warning in result.warnings:
@@ -86,6 +88,13 @@ def _check_model_name(model: str) -> None:
         load_model(model)
     except NicError as error:
         raise NicUsageError(str(error)) from None
+
+
+def _fail_on(label, error: NicError) -> None:
+    """One line naming the input, as a batch names each file (usage errors stay usage errors)."""
+    if isinstance(error, NicUsageError):
+        raise error
+    fail(f"{label}: {error}")
 
 
 def _escalation(result) -> str:
@@ -132,9 +141,12 @@ def decode(
     from ..files import image_bytes
 
     _check_target(plan, force, decoded_image=True)
-    pixels = decode_file(_read_source(plan.source))
-    _emit(plan, image_bytes(pixels, "stdout.png" if plan.target == STDIO else plan.target), force)
     label = "stdin" if plan.source == STDIO else plan.source
+    try:
+        pixels = decode_file(_read_source(plan.source))
+    except NicError as error:
+        _fail_on(label, error)
+    _emit(plan, image_bytes(pixels, "stdout.png" if plan.target == STDIO else plan.target), force)
     target = "stdout" if plan.target == STDIO else plan.target
     _say(f"{label} -> {target}: {pixels.shape[1]}x{pixels.shape[0]}", plan)
 
