@@ -40,11 +40,13 @@ def models(
         return
     if not rows:
         fail("no models are installed")
-    typer.echo(f"{'name':16} {'id':>3}  {'task':19}  {'levels':6} {'latent':>6}  {'default level':>13} "
-               f"{'bytes/file':>10} {'PSNR dB':>7}  {'test PSNR dB':>12} {'test acc. %':>11}  source")
+    task_width = max([4] + [len(r["task"]) for r in rows])  # "denoise filter colour" is long
+    typer.echo(f"{'name':16} {'id':>3}  {'task':{task_width}}  {'levels':6} {'latent':>6}  "
+               f"{'default level':>13} {'bytes/file':>10} {'PSNR dB':>7}  {'test PSNR dB':>12} "
+               f"{'test acc. %':>11}  source")
     for r in rows:
         typer.echo(
-            f"{r['name']:16} {r['model_id']:>3}  {r['task']:19}  {_dash(r['levels']):6} "
+            f"{r['name']:16} {r['model_id']:>3}  {r['task']:{task_width}}  {_dash(r['levels']):6} "
             f"{_dash(r['latent_size']):>6}  {_dash(r['default_level']):>13} "
             f"{_dash(r['default_bytes'], '.1f'):>10} {_dash(r['default_psnr_db'], '.2f'):>7}  "
             f"{_dash(r['test_psnr_db'], '.2f'):>12} {_dash(r['test_accuracy_percent'], '.1f'):>11}"
