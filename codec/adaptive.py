@@ -11,8 +11,9 @@ PNG's Adam7 interlacing, with the pixel order of a quadtree):
               below, left and right at distance h (grid of step 2h and pass D) are decoded.
 
 So every pixel after the first few has decoded neighbours on all sides. Each pass is one
-vectorised call of constriction's range coder under a quantised Laplace distribution with a
-mean and scale per pixel:
+vectorised call of constriction's range coder (in a large image, one per slice of 2^18 pixels:
+the same stream, in bounded memory) under a quantised Laplace distribution with a mean and
+scale per pixel:
 
 * mean: the neighbours' average, each opposite pair weighted by how flat it is (an
   edge-directed interpolation: across an edge the pair differs, along it it agrees);
@@ -76,27 +77,53 @@ class _Pass(NamedTuple):
     far_inside: np.ndarray
 
 
+# Pixels per slice of a pass: a pass of a 16-megapixel image is computed a slice at a time, so a
+# decoder's memory stays near 100 MB whatever size a (perhaps crafted) file names.
+_SLICE = 1 << 18
+
+
+def _plan(height: int, width: int):
+    """The passes of an image size, in coding order; each pass a sequence of slices. Small
+    sizes are computed once (28x28 images share one plan); large ones slice by slice."""
+    if height * width <= _SLICE:
+        return _small_plan(height, width)
+    return (_slices(height, width, grids, offsets) for grids, offsets in _passes(height, width))
+
+
 @lru_cache(maxsize=64)
-def _plan(height: int, width: int) -> tuple[_Pass, ...]:
-    """The passes of an image size, computed once per size (28x28 images share one plan)."""
-    seed = np.zeros(1, np.intp)
-    passes = [_Pass(seed, *_offsets(seed, seed, np.zeros((0, 2), np.intp), height, width) * 2)]
+def _small_plan(height: int, width: int) -> tuple[tuple["_Pass", ...], ...]:
+    return tuple(tuple(_slices(height, width, grids, offsets))
+                 for grids, offsets in _passes(height, width))
+
+
+def _passes(height: int, width: int):
+    """(grids, offsets) of each pass: the seed, then passes D and E for h = 2^k ... 1. A pass's
+    pixels are its grids' in order, each grid row by row; offsets lead to its 4 neighbours."""
+    yield [(range(0, 1), range(0, 1))], np.zeros((0, 2), np.intp)
     h = 1 << max(0, (max(height, width) - 1).bit_length() - 1)
     while h >= 1:
         step = 2 * h
         diagonal = np.array([[-h, -h], [h, h], [-h, h], [h, -h]])
         straight = np.array([[-h, 0], [h, 0], [0, -h], [0, h]])
-        d_rows, d_cols = _grid(range(h, height, step), range(h, width, step))
-        e1 = _grid(range(0, height, step), range(h, width, step))
-        e2 = _grid(range(h, height, step), range(0, width, step))
-        e_rows, e_cols = np.concatenate([e1[0], e2[0]]), np.concatenate([e1[1], e2[1]])
-        for rows, cols, offsets in ((d_rows, d_cols, diagonal), (e_rows, e_cols, straight)):
-            if len(rows):
-                passes.append(_Pass(rows * width + cols,
-                                    *_offsets(rows, cols, offsets, height, width),
-                                    *_offsets(rows, cols, 3 * offsets, height, width)))
+        d_grids = [(range(h, height, step), range(h, width, step))]
+        e_grids = [(range(0, height, step), range(h, width, step)),
+                   (range(h, height, step), range(0, width, step))]
+        for grids, offsets in ((d_grids, diagonal), (e_grids, straight)):
+            if any(len(rows) and len(cols) for rows, cols in grids):
+                yield grids, offsets
         h //= 2
-    return tuple(passes)
+
+
+def _slices(height: int, width: int, grids, offsets):
+    """The _Pass slices of one pass: whole grid rows, at most about _SLICE pixels each."""
+    for rows, cols in grids:
+        if not (len(rows) and len(cols)):
+            continue
+        per_slice = max(1, _SLICE // len(cols))
+        for first in range(0, len(rows), per_slice):
+            r, c = _grid(rows[first : first + per_slice], cols)
+            yield _Pass(r * width + c, *_offsets(r, c, offsets, height, width),
+                        *_offsets(r, c, 3 * offsets, height, width))
 
 
 def _grid(rows: range, cols: range) -> tuple[np.ndarray, np.ndarray]:
@@ -174,14 +201,19 @@ def _run(shape: tuple[int, int], top: int, step: int, code) -> np.ndarray:
     recon = np.zeros(shape[0] * shape[1], np.int32)
     errors = np.zeros(shape[0] * shape[1], np.int64)
     scales = _Scales()
-    for one in _plan(*shape):
-        mean16, contexts = _predict(recon, errors, one, top)
-        scale16 = np.maximum(_MIN_SCALE16, scales.scale16(contexts) * step // 16)
-        values = code(mean16, scale16, one.pixels)
-        recon[one.pixels] = values
-        error16 = np.abs(values.astype(np.int64) * 16 - mean16)
-        errors[one.pixels] = error16
-        scales.update(contexts, error16)
+    for slices in _plan(*shape):
+        # A pass's pixels depend only on earlier passes, so its slices may be coded one after
+        # another; the scales learn from the whole pass at its end, as both sides agree.
+        learnt = []
+        for one in slices:
+            mean16, contexts = _predict(recon, errors, one, top)
+            scale16 = np.maximum(_MIN_SCALE16, scales.scale16(contexts) * step // 16)
+            values = code(mean16, scale16, one.pixels)
+            recon[one.pixels] = values
+            error16 = np.abs(values.astype(np.int64) * 16 - mean16)
+            errors[one.pixels] = error16
+            learnt.append((contexts, error16))
+        scales.update(*(np.concatenate(parts) for parts in zip(*learnt)))
     return recon.reshape(shape)
 
 

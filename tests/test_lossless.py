@@ -262,3 +262,17 @@ def test_near_lossless_mnist_sizes_stay_below_the_residual_layer(mnist_test):
     for k, limit in limits.items():
         files = codec.encode_batch(mnist_test[:100], max_error=k)
         assert np.mean([len(f) for f in files]) <= limit
+
+
+@pytest.mark.parametrize("max_error", [0, 3])
+def test_the_adaptive_coder_round_trips_an_image_coded_in_slices(max_error):
+    """Past _SLICE pixels a pass is coded slice by slice (a decoder's memory stays bounded);
+    the stream is the same one coder's, so every pixel comes back within max_error."""
+    from codec.adaptive import _SLICE, decode_adaptive, dequantise, encode_adaptive, quantise
+
+    rows = np.linspace(0, 255, 700)[:, None] + np.random.default_rng(2).normal(0, 9, (700, 400))
+    image = np.clip(rows, 0, 255).astype(np.uint8)
+    assert image.size > _SLICE
+    q, top = quantise(image, max_error)
+    back = dequantise(decode_adaptive(encode_adaptive(q, top), q.shape, top), max_error)
+    assert np.abs(back.astype(int) - image).max() <= max_error
