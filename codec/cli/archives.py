@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import NicError, NicExistsError
-from .coding import _check_model_name, _stderr_console
+from .coding import _check_model_name, _progress
 from .common import (
     Force, Jobs, Lossless, MaxError, ModelsDir, STDIO, _quality, _use_models_dir, app, fail,
     one_line_errors, usage)
@@ -166,13 +166,11 @@ def _checked_images(images, label: str):
 def _encode_with_progress(images, jobs, modes: dict) -> list:
     """encode_detailed over all images in steps (a progress bar on stderr); per-image errors
     come back in place."""
-    from rich.progress import Progress
-
     from ..api import encode_detailed
     from ..batch import step_for
 
     step, results = step_for(len(images), jobs), []
-    with Progress(transient=True, console=_stderr_console()) as progress:
+    with _progress() as progress:
         task = progress.add_task("packing", total=len(images))
         for start in range(0, len(images), step):
             part = list(images[start : start + step])
@@ -259,12 +257,10 @@ def unpack(
 
 
 def _decode_with_progress(archive, jobs) -> list:
-    from rich.progress import Progress
-
     from ..batch import step_for
 
     step, decoded = step_for(len(archive), jobs), []
-    with Progress(transient=True, console=_stderr_console()) as progress:
+    with _progress() as progress:
         task = progress.add_task("unpacking", total=len(archive))
         for start in range(0, len(archive), step):
             part = archive[start : start + step].images(errors="collect")

@@ -182,8 +182,6 @@ def denoise(
 
 
 def _batch(run, sources, suffixes, folder, **options) -> None:
-    from rich.progress import Progress
-
     from ..batch import expand_inputs
 
     files = expand_inputs(sources, suffixes)
@@ -191,7 +189,7 @@ def _batch(run, sources, suffixes, folder, **options) -> None:
         fail(f"no input files in {', '.join(map(str, sources))}")
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    with Progress(transient=True, console=_stderr_console()) as progress:
+    with _progress() as progress:
         task = progress.add_task("coding", total=len(files))
         summary = run(files, folder, advance=lambda n: progress.advance(task, n), **options)
     for warning in summary.warnings:
@@ -207,3 +205,12 @@ def _stderr_console():
     from rich.console import Console
 
     return Console(stderr=True)
+
+
+def _progress():
+    """A progress bar on stderr while a batch runs, gone when it ends; none (not even a blank
+    line) when stderr is not a terminal."""
+    from rich.progress import Progress
+
+    console = _stderr_console()
+    return Progress(transient=True, console=console, disable=not console.is_terminal)
