@@ -67,6 +67,8 @@ def model_conflicts() -> dict[str, str]:
 def _scan(root: Path, user_dirs: tuple[Path, ...]) -> tuple[dict, dict]:
     cards, conflicts, by_id = {}, {}, {}
     for source, folder in [("shipped", root), *(("user", d) for d in user_dirs)]:
+        if source == "user" and not folder.is_dir():  # a typo in $NIC_MODELS: say so
+            conflicts[str(folder)] = f"${MODELS_ENV} names {folder}, which is not a folder"
         for card_path in sorted(folder.glob("*/card.json")) if folder.is_dir() else []:
             try:
                 card = json.loads(card_path.read_text())

@@ -50,3 +50,14 @@ def test_file_naming_an_absent_model_is_refused(tmp_path, monkeypatch, fresh_mod
     forget_models()
     with pytest.raises(codec.NicModelError, match=f"model id {model_id}"):
         codec.decode(encoded)
+
+
+def test_a_missing_user_models_folder_is_reported(tmp_path, monkeypatch, fresh_models):
+    """A typo in $NIC_MODELS shows in `nic models`, instead of its models silently missing."""
+    from typer.testing import CliRunner
+
+    from codec.cli import app
+
+    monkeypatch.setenv("NIC_MODELS", str(tmp_path / "no-such-folder"))
+    result = CliRunner().invoke(app, ["models"])
+    assert result.exit_code == 0 and "no-such-folder, which is not a folder" in result.output
