@@ -415,7 +415,7 @@ def _encode_grey(model: str, inputs: list, level: int | None, sizes: list) -> li
         for i, result in zip(rows, chosen):
             results[i] = result
     for result, (pixels, _) in zip(results, inputs):
-        if has_colour(pixels):
+        if has_colour(pixels, share=0):  # even a red mark on a grey page is colour lost
             result.warnings.insert(0, "the image is in colour: nic codes grey, so its colour is lost")
     return results
 

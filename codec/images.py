@@ -249,9 +249,10 @@ def _bomb_message(path: Path, error: Exception) -> str:
     return f"{path} has {pixels}, {_OVER_LIMIT}"
 
 
-def has_colour(image) -> bool:
-    """True if a PIL image or array shows colour: enough pixels whose channels differ clearly.
-    A grey JPEG's chroma noise and a photo's tint of paper (channels within ~30) do not count."""
+def has_colour(image, share: float = 0.01) -> bool:
+    """True if a PIL image or array shows colour: more than `share` of its pixels have channels
+    that differ clearly (by over 60). A grey JPEG's chroma noise and a photo's tint of paper
+    (channels within ~30) do not count; share=0: any such pixel, a red pen mark on a page."""
     if isinstance(image, Image.Image):
         if image.mode in ("1", "L", "LA", "La", "I", "F") or image.mode.startswith("I;16"):
             return False
@@ -260,7 +261,7 @@ def has_colour(image) -> bool:
         return False
     rgb = _to_255(_checked_array(image)[:, :, :3])
     spread = rgb.max(axis=2) - rgb.min(axis=2)
-    return float(np.mean(spread > 60)) > 0.01
+    return float(np.mean(spread > 60)) > share
 
 
 def to_grey(image) -> np.ndarray:

@@ -189,6 +189,19 @@ def test_auto_never_writes_more_than_the_lossless_file(side):
         assert not [w for w in caught if issubclass(w.category, NicFidelityWarning)]
 
 
+def test_a_red_mark_on_a_grey_page_is_noted_as_colour_lost():
+    """Too little colour to send the picture to the colour model, but colour all the same: the
+    grey file says it is gone."""
+    page = np.full((60, 60, 3), 225, np.uint8)
+    page[20:40, 28:32] = 30  # a dark stroke: a 1
+    page[5:8, 5:8] = (220, 20, 20)  # a small red tick, 0.25 % of the pixels
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = codec.encode(page)
+    assert codec.inspect(data)["channels"] == 1
+    assert any("its colour is lost" in str(w.message) for w in caught)
+
+
 def test_a_shoe_goes_to_the_fashion_model():
     from codec.data import load_dataset
 
