@@ -188,7 +188,7 @@ def _no_larger_than_lossless(results: list[Encoded], read: list) -> None:
     not (its size, its colour), so it carries no warning."""
     rows = []
     for i, (result, (pixels, notes, size)) in enumerate(zip(results, read)):
-        if size is None and np.asarray(pixels).size <= 8 * len(result.data):
+        if size is None and _samples(pixels) <= 8 * len(result.data):
             try:
                 rows.append((i, _exact_pixels(pixels, notes)))
             except NicInputError:  # alpha, 16-bit: no exact file to compare with
@@ -201,6 +201,13 @@ def _no_larger_than_lossless(results: list[Encoded], read: list) -> None:
         if len(candidate.data) < len(results[i].data):
             candidate.escalated = results[i].escalated
             results[i] = candidate
+
+
+def _samples(pixels) -> int:
+    """Values in an image read by _pixels (an array, or a PIL image not to be copied for this)."""
+    if hasattr(pixels, "getbands"):  # PIL
+        return pixels.width * pixels.height * len(pixels.getbands())
+    return np.asarray(pixels).size
 
 
 def _pixels(image) -> tuple[np.ndarray | object, list[str], tuple[int, int] | None]:
@@ -564,13 +571,10 @@ def _decode_batch(files: list) -> list[np.ndarray]:
                for header, payload in parsed]
     _decode_guided_files(parsed, decoded)
     latents, nets, residuals = [], [], []
-    by_id = {}  # one model lookup per id in the batch, not one per file
     for header, payload in parsed:
         if _exact_file(header):  # coded without the network: nothing to run
             continue
-        if header.model_id not in by_id:
-            by_id[header.model_id] = load_model_by_id(header.model_id)
-        net = by_id[header.model_id]
+        net = load_model_by_id(header.model_id)
         if net.channels != header.channels:
             kinds = {1: "grey", 3: "colour"}
             raise NicFormatError(f"a {kinds[header.channels]} file names model {net.name!r}, which "

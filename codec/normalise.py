@@ -20,7 +20,7 @@ decoded digit back where it was, in its colours. An image that already follows t
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .images import MODEL_SIZE, Geometry, prepare, restore
+from .images import MODEL_SIZE, Geometry, _round, prepare, restore
 
 __all__ = ["BOX_SIDE", "normalise"]
 
@@ -238,7 +238,3 @@ def _levels(paper: float, ink: float, inverted: bool) -> tuple[int, int] | None:
     if (paper_grey, ink_grey) == ((255, 0) if inverted else (0, 255)):
         return None
     return paper_grey, ink_grey
-
-
-def _round(values: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)

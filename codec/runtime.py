@@ -43,6 +43,12 @@ def weights_root() -> Path:
     """The folder of model folders: $NIC_WEIGHTS, the installed package's, or the checkout's."""
     if os.environ.get(WEIGHTS_ENV):
         return Path(os.environ[WEIGHTS_ENV])
+    return _shipped_root()
+
+
+@cache
+def _shipped_root() -> Path:
+    """Where the package's weights are: looked up once, as every file decoded names its model."""
     packaged = Path(__file__).parent / "weights"  # wheels put weights/ inside the package
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "weights"
 

@@ -284,7 +284,7 @@ SUBJECTS = {"mnist": "a digit", "fashion": "a clothing item", "cifar": "a small 
 BOX_SIDES = {"mnist": 20, "fashion": 28}
 
 
-def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float = CLASS_SHIFT) -> dict:
+def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float | None = None) -> dict:
     """Measure the fidelity check's floors on the validation split (never the test set) and
     write them into the card of the compression model in `out` (see codec/fidelity.py)."""
     from .api import decode_batch, encode_batch
@@ -300,7 +300,7 @@ def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float = C
     with _installed(out, card):
         decoded = np.stack(decode_batch(encode_batch(x_val, model=card["name"])))
         card["fidelity"] = calibrate(load_model(card["name"]), x_val, decoded, classifier,
-                                     class_shift)
+                                     CLASS_SHIFT if class_shift is None else class_shift)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
 

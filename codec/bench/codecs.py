@@ -76,6 +76,9 @@ class PillowCodec(Codec):
             return f"this Pillow was built without {self.format}"
         return None
 
+    def label(self, setting) -> str:
+        return "lossless" if setting is None else f"q{setting}"  # Pillow's quality
+
     def options(self, setting) -> dict:
         """Pillow save() keyword arguments for a setting."""
         return {}
@@ -188,9 +191,6 @@ class Jpeg(PillowCodec):
     def settings(self):
         return [1, 2, 3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95]
 
-    def label(self, setting):
-        return f"q{setting}"
-
     def options(self, setting):
         return {"quality": setting, "optimize": True}
 
@@ -204,9 +204,6 @@ class WebP(PillowCodec):
     def settings(self):
         return [0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
 
-    def label(self, setting):
-        return f"q{setting}"
-
     def options(self, setting):
         return {"quality": setting, "method": 6}
 
@@ -219,9 +216,6 @@ class Avif(PillowCodec):
 
     def settings(self):
         return [0, 10, 20, 30, 40, 50, 60, 70, 80, 90]
-
-    def label(self, setting):
-        return f"q{setting}"
 
     def options(self, setting):
         # Speed 8 instead of Pillow's 6: three times faster here, similar file sizes.

@@ -6,10 +6,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import NicError, NicExistsError
-from .coding import _check_model_name, _progress
 from .common import (
-    Force, Jobs, Lossless, MaxError, ModelsDir, STDIO, _quality, _use_models_dir, app, fail,
-    one_line_errors, usage)
+    Force, Jobs, Lossless, MaxError, ModelsDir, STDIO, _check_model_name, _progress, _quality,
+    _use_models_dir, app, fail, one_line_errors, usage)
 
 
 ARRAY_SUFFIXES = (".npz", ".npy")

@@ -7,8 +7,9 @@ import typer
 
 from ..errors import NicError, NicUsageError
 from .common import (
-    Force, Images, Jobs, Lossless, MaxError, ModelsDir, NicFiles, Output, STDIO, _check_target,
-    _emit, _plan, _quality, _read_source, _say, _use_models_dir, app, fail, one_line_errors)
+    Force, Images, Jobs, Lossless, MaxError, ModelsDir, NicFiles, Output, STDIO, _check_model_name,
+    _check_target, _emit, _plan, _progress, _quality, _read_source, _say, _use_models_dir, app,
+    fail, one_line_errors)
 
 
 @app.command()
@@ -76,18 +77,6 @@ def encode(
     _emit(plan, result.data, force)
     target = "stdout" if plan.target == STDIO else plan.target
     _say(f"{label} -> {target}: {len(result.data)} bytes{_escalation(result)}", plan)
-
-
-def _check_model_name(model: str) -> None:
-    """An unknown --model is a usage error (exit 2) naming it and how to add a model."""
-    if model == "auto":
-        return
-    from ..runtime import load_model
-
-    try:
-        load_model(model)
-    except NicError as error:
-        raise NicUsageError(str(error)) from None
 
 
 def _fail_on(label, error: NicError) -> None:
@@ -199,18 +188,3 @@ def _batch(run, sources, suffixes, folder, **options) -> None:
     typer.echo(summary.line())
     if summary.failures:
         raise typer.Exit(code=1)
-
-
-def _stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-def _progress():
-    """A progress bar on stderr while a batch runs, gone when it ends; none (not even a blank
-    line) when stderr is not a terminal."""
-    from rich.progress import Progress
-
-    console = _stderr_console()
-    return Progress(transient=True, console=console, disable=not console.is_terminal)

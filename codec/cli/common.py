@@ -282,3 +282,25 @@ def _emit(plan: _Plan, data: bytes, force: bool) -> None:
 def _say(text: str, plan: _Plan) -> None:
     """A status line: on stdout, unless stdout carries the data."""
     typer.echo(text, err=plan.target == STDIO)
+
+
+def _check_model_name(model: str) -> None:
+    """An unknown --model is a usage error (exit 2) naming it and how to add a model."""
+    if model == "auto":
+        return
+    from ..runtime import load_model
+
+    try:
+        load_model(model)
+    except NicError as error:
+        raise NicUsageError(str(error)) from None
+
+
+def _progress():
+    """A progress bar on stderr while a batch runs, gone when it ends; none (not even a blank
+    line) when stderr is not a terminal."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    return Progress(transient=True, console=console, disable=not console.is_terminal)

@@ -9,7 +9,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..fidelity import CLASS_SHIFT
 from .common import DIST, _flow, app, fail, one_line_errors, usage
 
 
@@ -106,9 +105,10 @@ def train(
         "split) and write them into its card.")] = False,
     classifier: Annotated[Optional[str], typer.Option(
         help="With --fidelity-only: the installed classifier that checks meaning.")] = None,
-    class_shift: Annotated[float, typer.Option(
+    class_shift: Annotated[Optional[float], typer.Option(
         min=0.0, max=1.0, help="With --fidelity-only: how far (total variation) the "
-        "classifier's reading may move between input and decoded image.")] = CLASS_SHIFT,
+        "classifier's reading may move between input and decoded image (default: CLASS_SHIFT "
+        "in codec/fidelity.py).")] = None,
     augment: Annotated[Optional[str], typer.Option(
         help="realworld: add typeset digits and dataset images printed on paper and "
         "photographed, normalised as encode does.")] = None,
