@@ -483,7 +483,7 @@ def _choose_models(greys: list) -> list[Model]:
     cards = installed_models()
     candidates = [load_model(name) for name in compression_models()
                   if cards[name].get("fidelity") and _shipped(cards[name])
-                  and cards[name].get("channels", 1) == 1]
+                  and cards[name].get("channels", 1) == 1 and not cards[name].get("refines")]
     if len(candidates) <= 1:
         return [candidates[0] if candidates else load_model(_default_model())] * len(greys)
     prepared = [[_model_input(grey, net) for grey in greys] for net in candidates]
@@ -721,7 +721,7 @@ def _coding(header: Header, payload: bytes) -> str:
     """How the pixels are coded: latent, residual (MNIST-tuned), or a version 3 mode."""
     if header.quality < RESIDUAL_MODE:
         return "latent"
-    if header.version < 3:
+    if header.version in (1, 2, 5):
         return "residual"
     if header.channels == 3:
         return _colour_coding(payload)

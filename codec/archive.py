@@ -225,7 +225,7 @@ def _checked_kind(kind: _Kind) -> _Kind:
     if kind.flags & 0x0F & ~_NIC_FLAGS or (version == 4 and kind.flags & ~_FLAG_GEOMETRY & 0x0F) \
             or (version == 1 and kind.flags & (_FLAG_PLACEMENT | _FLAG_LEVELS)):
         raise NicFormatError(f"reserved flag bits are set in a kind (flags 0x{kind.flags:x})")
-    if version == 2 and not kind.flags & (_FLAG_PLACEMENT | _FLAG_LEVELS):
+    if version in (2, 5) and not kind.flags & (_FLAG_PLACEMENT | _FLAG_LEVELS):
         raise NicFormatError("non-canonical version: a kind without placement or levels is version 1")
     if version == 3 and kind.quality < RESIDUAL_QUALITY:
         raise NicFormatError("non-canonical version: a version 3 kind has a residual quality")

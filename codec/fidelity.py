@@ -8,7 +8,8 @@ model's card (`fidelity`):
 
 * pixels: the PSNR of the decoded image must reach `psnr_floor_db`;
 * meaning: the domain's classifier (digits, clothing) must read the decoded image as the class it
-  reads the input as, its probabilities moving by at most `class_shift` (total variation). An
+  reads the input as, its probabilities moving by at most `class_shift` (total variation); a
+  residual file within BOUNDED_ERROR grey levels of the input need only keep the top class. An
   input it reads less surely than `clear_reading` (its top probability) leaves that check
   nothing to hold on to: a 1 that could be a 4 may come back as the 4 while the reading barely
   moves. The user is told;
@@ -36,6 +37,12 @@ FLOOR_QUANTILE = 0.005
 # the MNIST validation split: 0.3 let 1 in 31 real-world digits change without a warning; 0.04
 # halves that for about 0.3 byte per MNIST digit (more digits escalate).
 CLASS_SHIFT = 0.04
+# A file whose every pixel is within this many grey levels of the input (the residual layer)
+# cannot redraw the digit as another; it need only keep the classifier's top reading. Without
+# the shift bound the residual of a noisy digit, whose reading moves with its noise, climbed to
+# max error 4 (600 bytes); with it, on the real-world validation set, 0.5 byte less per image
+# and no more silent changes (tools/realworld_digits.py eval, seed 2; the same on seed 1).
+BOUNDED_ERROR = 16
 
 
 def psnr_per_image(reference: np.ndarray, decoded: np.ndarray) -> np.ndarray:
@@ -63,11 +70,16 @@ class Checker:
         return None if self.classifier is None else self.classifier.classify(images)
 
     def faithful(self, inputs: np.ndarray, decoded: np.ndarray,
-                 input_probs: np.ndarray | None) -> np.ndarray:
-        """Per image: does `decoded` show what `inputs` shows? bool (N,)."""
+                 input_probs: np.ndarray | None, max_error: int | None = None) -> np.ndarray:
+        """Per image: does `decoded` show what `inputs` shows? bool (N,). max_error: every
+        decoded pixel is known to lie within it of the input (the residual layer)."""
         ok = psnr_per_image(inputs, decoded) >= self.psnr_floor_db
         if input_probs is not None:
-            ok &= self.same_class(input_probs, self.probabilities(decoded))
+            decoded_probs = self.probabilities(decoded)
+            if max_error is not None and max_error <= BOUNDED_ERROR:
+                ok &= decoded_probs.argmax(axis=1) == input_probs.argmax(axis=1)
+            else:
+                ok &= self.same_class(input_probs, decoded_probs)
         return ok
 
     def same_class(self, input_probs: np.ndarray, decoded_probs: np.ndarray) -> np.ndarray:

@@ -37,11 +37,14 @@ __all__ = [
 
 # A non-ASCII first byte, as in PNG, so a file mangled by a 7-bit text transfer fails the magic.
 MAGIC = b"\x89N"
-VERSION = 4  # the newest version this nic reads and writes
+VERSION = 5  # the newest version this nic reads and writes
 # Version 2 adds PLACEMENT and LEVELS; version 3 a mode byte in residual payloads (any size,
 # coded without the network). A file is written in the oldest version that holds it.
-# Version 4 adds a channels byte: colour (RGB) images.
-VERSIONS = (1, 2, 3, 4)
+# Version 4 adds a channels byte: colour (RGB) images. Version 5 writes version 2's fields in
+# fewer bytes: the height and the placement side relative to what they usually are, and the
+# paper and ink levels in one byte (16 steps each, every 17 grey levels).
+VERSIONS = (1, 2, 3, 4, 5)
+LEVEL_STEP = 17  # version 5 levels are multiples of this: 0, 17, ..., 255
 CHANNELS = (1, 3)  # grey, RGB
 MAX_SIDE = 8192
 MAX_PIXELS = 16_777_216
@@ -59,7 +62,7 @@ _FLAG_INVERTED = 0x1
 _FLAG_GEOMETRY = 0x2
 _FLAG_PLACEMENT = 0x4  # version 2
 _FLAG_LEVELS = 0x8  # version 2
-_FLAGS_RESERVED = {1: 0xC, 2: 0x0, 3: 0x0, 4: 0xC}  # colour images are not normalised
+_FLAGS_RESERVED = {1: 0xC, 2: 0x0, 3: 0x0, 4: 0xC, 5: 0x0}  # colour images are not normalised
 MAX_PLACEMENT = 4 * MAX_SIDE  # bound of the placement square's side and offsets
 _FIXED_SIZE = 5  # magic, version/flags, model id, quality
 _CHECK_SIZE = 2
@@ -106,12 +109,15 @@ class Header:
         object.__setattr__(self, "version", self._checked_version())
 
     def _checked_version(self) -> int:
-        """The version asked for, or the oldest that holds the fields: older readers keep working."""
-        oldest = 2 if self.placement is not None or self.levels is not None else 1
+        """The version asked for, or the oldest that holds the fields (older readers keep
+        working); placement and levels are written as version 5, unless the levels are not
+        multiples of LEVEL_STEP (a version 2 file's, passed on): then as version 2."""
+        normalised = self.placement is not None or self.levels is not None
+        oldest = 2 if normalised else 1
         if self.channels == 3:
             oldest = 4
         if self.version is None:
-            return oldest
+            return 5 if normalised and _compact_levels(self.levels) else oldest
         if (self.version == 4) != (self.channels == 3):
             raise NicFormatError("version 4 is for colour images and colour images are version 4")
         if self.version not in VERSIONS:
@@ -119,9 +125,12 @@ class Header:
         if self.version == 3 and self.quality < RESIDUAL_QUALITY:
             raise NicFormatError("non-canonical version: a file without a residual layer is "
                                  "version 1 or 2")
-        if self.version < oldest or (self.version == 2 and oldest == 1):
+        if self.version < oldest or (self.version in (2, 5) and oldest == 1):
             raise NicFormatError("non-canonical version: a file without placement or levels is "
                                  "version 1")
+        if self.version == 5 and not _compact_levels(self.levels):
+            raise NicFormatError(f"levels {self.levels} are not multiples of {LEVEL_STEP}, as "
+                                 "version 5 stores them")
         return self.version
 
     @property
@@ -171,6 +180,11 @@ def _check_levels(levels, inverted: bool) -> None:
         raise NicFormatError("levels carry the polarity: inverted must be False with levels")
     if levels in ((0, 255), (255, 0)):
         raise NicFormatError(f"non-canonical levels {levels}: use no levels (and INVERTED)")
+
+
+def _compact_levels(levels) -> bool:
+    """Whether version 5's one byte holds the levels (None holds trivially)."""
+    return levels is None or all(level % LEVEL_STEP == 0 for level in levels)
 
 
 def _zigzag(value: int) -> int:
@@ -228,13 +242,18 @@ def _fields(header: Header) -> bytearray:
     out += bytes([(header.version << 4) | _flags(header), header.model_id, header.quality])
     if header.version == 4:
         out.append(header.channels)
+    compact = header.version == 5
     if header.has_geometry:
-        out += _encode_varint(header.width) + _encode_varint(header.height)
+        height = _zigzag(header.height - header.width) if compact else header.height
+        out += _encode_varint(header.width) + _encode_varint(height)
     if header.placement is not None:
         left, top, side = header.placement
+        if compact:
+            side = _zigzag(side - max(header.width, header.height))
         out += _encode_varint(_zigzag(left)) + _encode_varint(_zigzag(top)) + _encode_varint(side)
     if header.levels is not None:
-        out += bytes(header.levels)
+        paper, ink = header.levels
+        out += bytes([paper // LEVEL_STEP << 4 | ink // LEVEL_STEP]) if compact else bytes(header.levels)
     return out
 
 
@@ -303,7 +322,7 @@ def _parse_fields(view: memoryview) -> tuple[Header, bytes]:
         raise NicFormatError(_unsupported(version))
     if flags & _FLAGS_RESERVED[version]:
         raise NicFormatError(f"reserved flag bits are set (flags 0x{flags:x})")
-    if version == 2 and not flags & (_FLAG_PLACEMENT | _FLAG_LEVELS):
+    if version in (2, 5) and not flags & (_FLAG_PLACEMENT | _FLAG_LEVELS):
         raise NicFormatError("non-canonical version: a file without placement or levels is version 1")
     if version == 3 and view[4] < RESIDUAL_QUALITY:
         raise NicFormatError("non-canonical version: a file without a residual layer is version 1 or 2")
@@ -323,18 +342,15 @@ def _parse_fields(view: memoryview) -> tuple[Header, bytes]:
             raise NicFormatError("a colour image cannot be inverted")
     width, height = _default_size(channels)
     if flags & _FLAG_GEOMETRY:
-        width, pos = _decode_varint(body, pos, "width", MAX_SIDE)
-        height, pos = _decode_varint(body, pos, "height", MAX_SIDE)
+        width, height, pos = _read_geometry(body, pos, version)
         if (width, height) == _default_size(channels):
             raise NicFormatError(f"non-canonical geometry: a {width}x{height} image must omit the "
                                  "width and height fields")
     placement = levels = None
     if flags & _FLAG_PLACEMENT:
-        placement, pos = _read_placement(body, pos)
+        placement, pos = _read_placement(body, pos, max(width, height) if version == 5 else None)
     if flags & _FLAG_LEVELS:
-        if pos + 2 > len(body):
-            raise NicFormatError(f"{_TRUNCATED}: it ends inside the levels field")
-        levels, pos = (body[pos], body[pos + 1]), pos + 2
+        levels, pos = _read_levels(body, pos, version)
     size, pos = _decode_varint(body, pos, "payload length", _payload_limit(version))
     if pos + size != len(body):
         raise NicFormatError(_size_mismatch(pos + size + _CHECK_SIZE, len(view)))
@@ -343,11 +359,43 @@ def _parse_fields(view: memoryview) -> tuple[Header, bytes]:
     return header, bytes(body[pos:])
 
 
-def _read_placement(body: memoryview, pos: int) -> tuple[tuple[int, int, int], int]:
+def _read_geometry(body: memoryview, pos: int, version: int) -> tuple[int, int, int]:
+    """(width, height, next pos); version 5 stores the height as its difference from the width."""
+    width, pos = _decode_varint(body, pos, "width", MAX_SIDE)
+    if version != 5:
+        height, pos = _decode_varint(body, pos, "height", MAX_SIDE)
+        return width, height, pos
+    difference, pos = _decode_varint(body, pos, "height difference", 2 * MAX_SIDE)
+    height = width + _unzigzag(difference)
+    if not 1 <= height <= MAX_SIDE:
+        raise NicFormatError(f"height must be in 1..{MAX_SIDE}, got {height}")
+    return width, height, pos
+
+
+def _read_placement(body: memoryview, pos: int,
+                    longer_side: int | None = None) -> tuple[tuple[int, int, int], int]:
+    """(left, top, side), next pos; with longer_side (version 5) the side is stored as its
+    difference from the image's longer side."""
     left, pos = _decode_varint(body, pos, "placement left", 2 * MAX_PLACEMENT)
     top, pos = _decode_varint(body, pos, "placement top", 2 * MAX_PLACEMENT)
-    side, pos = _decode_varint(body, pos, "placement side", MAX_PLACEMENT)
+    if longer_side is None:
+        side, pos = _decode_varint(body, pos, "placement side", MAX_PLACEMENT)
+    else:
+        difference, pos = _decode_varint(body, pos, "placement side difference", 4 * MAX_PLACEMENT)
+        side = longer_side + _unzigzag(difference)
+        if not 1 <= side <= MAX_PLACEMENT:
+            raise NicFormatError(f"placement side must be in 1..{MAX_PLACEMENT}, got {side}")
     return (_unzigzag(left), _unzigzag(top), side), pos
+
+
+def _read_levels(body: memoryview, pos: int, version: int) -> tuple[tuple[int, int], int]:
+    """(paper, ink), next pos: two bytes, or (version 5) one byte of two 4-bit steps."""
+    size = 1 if version == 5 else 2
+    if pos + size > len(body):
+        raise NicFormatError(f"{_TRUNCATED}: it ends inside the levels field")
+    if version == 5:
+        return ((body[pos] >> 4) * LEVEL_STEP, (body[pos] & 0x0F) * LEVEL_STEP), pos + 1
+    return (body[pos], body[pos + 1]), pos + 2
 
 
 def _payload_limit(version: int) -> int:
@@ -383,13 +431,14 @@ def _size_mismatch(expected: int, actual: int) -> str:
 
 def _framed_size(view: memoryview) -> int:
     """The file size that the (unchecked) length fields of a file promise."""
-    pos = _FIXED_SIZE
+    pos, version = _FIXED_SIZE, view[2] >> 4
+    pos += version == 4  # the channels byte
+    width = height = DEFAULT_SIZE
     if view[2] & _FLAG_GEOMETRY:
-        _, pos = _decode_varint(view, pos, "width", MAX_SIDE)
-        _, pos = _decode_varint(view, pos, "height", MAX_SIDE)
-    if view[2] >> 4 >= 2 and view[2] & _FLAG_PLACEMENT:
-        _, pos = _read_placement(view, pos)
-    if view[2] >> 4 >= 2 and view[2] & _FLAG_LEVELS:
-        pos += 2
+        width, height, pos = _read_geometry(view, pos, version)
+    if version >= 2 and view[2] & _FLAG_PLACEMENT:
+        _, pos = _read_placement(view, pos, max(width, height) if version == 5 else None)
+    if version >= 2 and view[2] & _FLAG_LEVELS:
+        pos += 1 if version == 5 else 2
     size, pos = _decode_varint(view, pos, "payload length", _payload_limit(view[2] >> 4))
     return pos + size + _CHECK_SIZE

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from .images import MODEL_SIZE, Geometry, _round, prepare, restore
+from .format import LEVEL_STEP
 
 __all__ = ["BOX_SIDE", "normalise"]
 
@@ -231,10 +232,18 @@ def _render(levelled: np.ndarray, placement: tuple[int, int, int]) -> np.ndarray
 
 
 def _levels(paper: float, ink: float, inverted: bool) -> tuple[int, int] | None:
-    """(paper, ink) grey of the original, or None for MNIST's own 0 and 255 (either polarity)."""
-    paper_grey, ink_grey = int(round(paper)), int(round(min(ink, 255.0)))
+    """(paper, ink) grey of the original to the nearest LEVEL_STEP (the file keeps them in one
+    byte, docs/FORMAT.md version 5: within 8 grey levels, under what the latent changes), or None
+    for MNIST's own 0 and 255 (either polarity)."""
+    paper_step = int(round(paper / LEVEL_STEP))
+    ink_step = int(round(min(ink, 255.0) / LEVEL_STEP))
+    top = 255 // LEVEL_STEP
+    if ink_step == paper_step:  # a faint image keeps some contrast
+        ink_step = paper_step + 1 if paper_step < top else paper_step - 1
     if inverted:
-        paper_grey, ink_grey = 255 - paper_grey, 255 - ink_grey
-    if (paper_grey, ink_grey) == ((255, 0) if inverted else (0, 255)):
+        paper_step, ink_step = top - paper_step, top - ink_step
+    if (paper_step, ink_step) == ((top, 0) if inverted else (0, top)):
         return None
-    return paper_grey, ink_grey
+    if (paper_step, ink_step) in ((top, 0), (0, top)):  # the other polarity's default: keep levels
+        ink_step += 1 if ink_step == 0 else -1
+    return paper_step * LEVEL_STEP, ink_step * LEVEL_STEP

@@ -284,9 +284,11 @@ SUBJECTS = {"mnist": "a digit", "fashion": "a clothing item", "cifar": "a small 
 BOX_SIDES = {"mnist": 20, "fashion": 28}
 
 
-def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float | None = None) -> dict:
+def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float | None = None,
+                       refines: str | None = None) -> dict:
     """Measure the fidelity check's floors on the validation split (never the test set) and
-    write them into the card of the compression model in `out` (see codec/fidelity.py)."""
+    write them into the card of the compression model in `out` (see codec/fidelity.py).
+    refines: the model whose auto ladder this one continues (codec/escalate.py finer_model)."""
     from .api import decode_batch, encode_batch
     from .fidelity import calibrate
     from .runtime import load_model
@@ -296,6 +298,8 @@ def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float | N
     card["subject"] = SUBJECTS.get(card["dataset"], f"a {card['dataset']} image")
     card["box_side"] = BOX_SIDES.get(card["dataset"], 20)
     card["fidelity_command"] = _command_line()
+    if refines:
+        card["refines"] = refines
     _, x_val, _ = _splits(card["dataset"], card.get("limit"))
     with _installed(out, card):
         decoded = np.stack(decode_batch(encode_batch(x_val, model=card["name"])))

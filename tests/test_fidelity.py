@@ -79,6 +79,7 @@ def test_typeset_digit_on_grey_paper_comes_back_as_itself(digit):
     info = codec.inspect(data)
     assert info["model"] == "mnist" and info["placement"] is not None
     assert info["levels"][0] > info["levels"][1]  # light paper, dark ink
+    assert info["format_version"] == 5 and all(level % 17 == 0 for level in info["levels"])
     pixels = codec.decode(data)
     assert pixels.shape == (160, 160)
     assert reads_as(pixels) == int(digit)
@@ -117,6 +118,53 @@ def test_auto_escalates_until_the_file_keeps_the_digit(hard_digits):
         assert before.argmax() == after.argmax()
 
 
+def test_a_digit_no_mnist_level_keeps_takes_the_finer_model_before_the_residual(hard_digits):
+    """mnist-fine continues mnist's ladder with a larger latent: what it writes passes mnist's
+    own check, and costs less than the residual layer's cheapest rung would."""
+    from codec.fidelity import checker_for
+
+    checker = checker_for(load_model("mnist"))
+    results = encode_detailed(list(hard_digits))
+    finer = [(image, r) for image, r in zip(hard_digits, results) if r.model == "mnist-fine"]
+    assert finer  # the step is taken
+    for image, result in finer:
+        assert result.escalated and not result.warnings
+        assert codec.inspect(result.data)["model"] == "mnist-fine"
+        decoded = codec.decode(result.data)
+        assert checker.faithful(image[None], decoded[None], checker.probabilities(image[None]))[0]
+        residual = codec.encode(image, model="mnist", max_error=48)
+        assert len(result.data) < len(residual)
+
+
+def test_a_file_within_16_levels_of_the_input_need_only_keep_the_top_reading(mnist_test):
+    """The residual layer cannot redraw a digit as another: within +-16 grey levels the check
+    asks only that the classifier's top reading stays, not that the whole reading barely moves
+    (a noisy digit's reading moves with its noise)."""
+    from codec.fidelity import checker_for
+
+    checker = checker_for(load_model("mnist"))
+    images = mnist_test[:300]
+    noise = np.random.default_rng(0).integers(-16, 17, images.shape)
+    noisy = np.clip(images.astype(int) + noise, 0, 255).astype(np.uint8)
+    before, after = checker.probabilities(images), checker.probabilities(noisy)
+    moved = (before.argmax(1) == after.argmax(1)) & (0.5 * np.abs(before - after).sum(1) > 0.04)
+    assert moved.any()
+    assert not checker.faithful(images[moved], noisy[moved], before[moved]).any()
+    assert checker.faithful(images[moved], noisy[moved], before[moved], max_error=16).all()
+    # A changed top reading is refused whatever the bound: the same digits with the top two
+    # classes' probabilities swapped stand for a decoded image read as another digit.
+    swapped = before[moved].copy()
+    rows = np.arange(len(swapped))
+    top, second = np.argsort(swapped, axis=1)[:, -1], np.argsort(swapped, axis=1)[:, -2]
+    swapped[rows, top], swapped[rows, second] = swapped[rows, second], swapped[rows, top]
+    assert not checker.faithful(images[moved], noisy[moved], swapped, max_error=16).any()
+
+
+def test_auto_never_starts_with_the_finer_model(mnist_test):
+    results = encode_detailed(list(mnist_test[:100]))
+    assert all(r.escalated for r in results if r.model == "mnist-fine")
+
+
 def test_a_nearby_latent_keeps_the_default_level_when_it_passes(mnist_test):
     """The search around the encoder's latent: files it finds are written at the default level
     and pass the same check as any other; it finds some (else it costs time for nothing)."""
@@ -134,7 +182,8 @@ def test_a_nearby_latent_keeps_the_default_level_when_it_passes(mnist_test):
     unclear = checker.unclear(probs[failing])  # these are warned about whatever the file
     assert searched and not any(r.warnings for r, u in zip(results, unclear) if not u)
     decoded = np.stack(codec.decode_batch([r.data for r in results]))
-    assert checker.faithful(images[failing], decoded, probs[failing]).all()
+    assert all(checker.faithful(images[i][None], image[None], probs[i][None], r.max_error)[0]
+               for i, image, r in zip(failing, decoded, results))
 
 
 def test_explicit_level_is_obeyed_with_a_warning_and_strict_refuses(hard_digits):
@@ -208,7 +257,7 @@ def test_a_shoe_goes_to_the_fashion_model():
     x_test, y_test = load_dataset("fashion")[2:]
     shoes = x_test[np.isin(y_test, (5, 7, 9))][:10]  # sandal, sneaker, ankle boot
     results = encode_detailed(list(shoes))
-    assert all(r.model == "fashion" for r in results)
+    assert all(r.model == "fashion" or (r.model == "fashion-fine" and r.escalated) for r in results)
     assert not any(r.warnings for r in results)
 
 

@@ -37,10 +37,13 @@ SAMPLES = [
     (Header(2, 9, width=1, height=1, inverted=True), b"\xff"),
     (Header(9, 3, width=28, height=29), b"\x00\x01"),
     (Header(4, 5, width=MAX_SIDE, height=MAX_PIXELS // MAX_SIDE), b"\x55" * 7),
-    # Version 2: a normalised image's placement square and paper/ink levels.
+    # A normalised image's placement square and paper/ink levels: version 5 unless the levels
+    # are not multiples of 17, which only version 2 holds.
     (Header(1, 5, width=200, height=150, placement=(-12, 30, 90)), b"\x01\x02"),
     (Header(1, 5, levels=(200, 30)), EXAMPLE_PAYLOAD),
     (Header(2, 140, width=400, height=400, placement=(100, -7, 300), levels=(0, 180)), b"\x09"),
+    # Version 5: the same fields in fewer bytes, levels in steps of 17 (what encoders write now).
+    (Header(15, 5, width=120, height=90, placement=(3, -4, 100), levels=(221, 34)), b"\x07"),
 ]
 SAMPLE_IDS = [f"{h.width}x{h.height}-inv{int(h.inverted)}-{len(p)}B" for h, p in SAMPLES]
 FILES = [pack(h, p) for h, p in SAMPLES]
@@ -169,11 +172,11 @@ def test_corruption_message_is_clear():
 # --- crafted invalid fields (correct CRC) ------------------------------------------------
 
 
-@pytest.mark.parametrize("version", [0, 5, 15])
+@pytest.mark.parametrize("version", [0, 6, 15])
 def test_unknown_version_is_named(version):
     error = _rejects(_raw(MAGIC, version << 4, 1, 1, 0))
     assert str(error).startswith(f"unsupported .nic format version {version}")
-    assert "this nic reads versions 1 to 4" in str(error)
+    assert "this nic reads versions 1 to 5" in str(error)
     assert ("newer nic" in str(error)) is (version > VERSION)
 
 
@@ -184,8 +187,9 @@ def test_reserved_flag_bits_of_version_1_are_rejected(flags):
 
 def test_headers_without_placement_or_levels_are_written_as_version_1():
     # Readers from before version 2 keep reading every file that does not need it.
-    assert [data[2] >> 4 for data in FILES] == [1] * 7 + [2] * 3
+    assert [data[2] >> 4 for data in FILES] == [1] * 7 + [5, 2, 2, 5]
     _rejects(_raw(MAGIC, 0x20, 1, 1, 0), "^non-canonical version")
+    _rejects(_raw(MAGIC, 0x50, 1, 1, 0), "^non-canonical version")
 
 
 def test_version_3_is_chosen_by_the_writer_for_residual_payloads_only():
@@ -211,6 +215,31 @@ def test_version_2_fields_are_laid_out_as_the_spec_says():
     # PLACEMENT: zigzag varints left -12 -> 23, top 30 -> 60, then side 90; LEVELS: two bytes.
     data = pack(Header(1, 5, width=200, height=150, placement=(-12, 30, 90), levels=(200, 30)), b"")
     assert data[:-2] == bytes([0x89, 0x4E, 0x2E, 1, 5, 0xC8, 0x01, 0x96, 0x01, 23, 60, 90, 200, 30, 0])
+
+
+def test_version_5_fields_are_laid_out_as_the_spec_says():
+    # Height 150 as its difference from the width, -50 -> 99; left -12 -> 23, top 30 -> 60; side
+    # 90 as its difference from the longer side 200, -110 -> 219 (2 bytes); levels 204 and 34
+    # as steps 12 and 2 in one byte.
+    header = Header(1, 5, width=200, height=150, placement=(-12, 30, 90), levels=(204, 34))
+    data = pack(header, b"")
+    assert data[:-2] == bytes([0x89, 0x4E, 0x5E, 1, 5, 0xC8, 0x01, 99, 23, 60, 0xDB, 0x01, 0xC2, 0])
+    assert unpack(data) == (header, b"")
+    assert header.version == 5
+
+
+def test_version_5_holds_levels_in_steps_of_17_only():
+    with pytest.raises(NicFormatError, match="not multiples of 17"):
+        Header(1, 5, levels=(200, 30), version=5)
+    assert Header(1, 5, levels=(200, 30)).version == 2  # a version 2 file's levels, passed on
+    legacy = Header(1, 5, levels=(204, 34), version=2)  # old files keep their version
+    assert unpack(pack(legacy, b"\x01")) == (legacy, b"\x01")
+
+
+def test_version_5_height_and_side_out_of_range_are_rejected():
+    # width 1, height difference -2 -> height -1; then a side difference making side 0
+    _rejects(_raw(MAGIC, 0x56, 1, 5, 1, 3, 0, 0, 0, 0), "^height must be in 1..8192, got -1$")
+    _rejects(_raw(MAGIC, 0x56, 1, 5, 40, 0, 0, 0, 79, 0), "^placement side must be in 1..32768, got 0$")
 
 
 @pytest.mark.parametrize(
@@ -371,7 +400,7 @@ def test_arbitrary_bytes_raise_only_format_errors(data):
 
 
 @SETTINGS
-@given(st.integers(0, 15), st.sampled_from([0x10, 0x20, 0x30]), st.binary(max_size=60))
+@given(st.integers(0, 15), st.sampled_from([0x10, 0x20, 0x30, 0x50]), st.binary(max_size=60))
 def test_arbitrary_fields_after_the_magic_raise_only_format_errors(flags, version, tail):
     # With a correct CRC, random bytes get past the integrity check into the field checks.
     _accepts_only_canonical(_raw(MAGIC, version | flags, tail))

@@ -286,7 +286,12 @@ class JpegXLLossless(JpegXLCodec):
 
 
 def _models_for(dataset: str) -> list[str]:
-    return [name for name in compression_models() if installed_models()[name].get("dataset") == dataset]
+    """The models benched on a dataset; a finer model (its card says which model it refines)
+    is a step of that model's auto ladder (tools/realworld_digits.py measures it there), not a
+    codec of its own."""
+    cards = installed_models()
+    return [name for name in compression_models()
+            if cards[name].get("dataset") == dataset and not cards[name].get("refines")]
 
 
 def _no_model(dataset: str) -> str | None:

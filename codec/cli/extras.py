@@ -109,6 +109,9 @@ def train(
         min=0.0, max=1.0, help="With --fidelity-only: how far (total variation) the "
         "classifier's reading may move between input and decoded image (default: CLASS_SHIFT "
         "in codec/fidelity.py).")] = None,
+    refines: Annotated[Optional[str], typer.Option(
+        help="With --fidelity-only: the model whose auto ladder this one continues, with its "
+        "larger latent, before that model's residual layer (auto never picks it otherwise).")] = None,
     augment: Annotated[Optional[str], typer.Option(
         help="realworld: add typeset digits and dataset images printed on paper and "
         "photographed, normalised as encode does.")] = None,
@@ -149,7 +152,7 @@ def train(
     if fidelity_only:
         from ..train import calibrate_fidelity
 
-        card = calibrate_fidelity(out, classifier, class_shift)
+        card = calibrate_fidelity(out, classifier, class_shift, refines)
         typer.echo(f"wrote the fidelity floors of {out}: {json.dumps(card['fidelity'])}")
         return
     if tables_only:
