@@ -414,11 +414,16 @@ def _colour_failed(net: Model, result: Encoded, rgb: np.ndarray, psnr: float, fl
 def _encode_grey(model: str, inputs: list, level: int | None, sizes: list) -> list[Encoded]:
     """Latent files, checked for fidelity: auto escalates, an explicit level warns."""
     greys = [to_grey(pixels) for pixels, _ in inputs]
-    nets = _choose_models(greys) if model == AUTO else [load_model(model)] * len(greys)
+    if model == AUTO:
+        nets, model_inputs, known = _choose_models(greys)
+    else:
+        nets, model_inputs, known = [load_model(model)] * len(greys), [None] * len(greys), None
     results = [None] * len(greys)
     for net in {id(n): n for n in nets}.values():  # one batch per model
         rows = [i for i, n in enumerate(nets) if n is net]
-        chosen = _encode_with(net, [greys[i] for i in rows], level, [sizes[i] for i in rows])
+        chosen = _encode_with(net, [greys[i] for i in rows], level, [sizes[i] for i in rows],
+                              [model_inputs[i] for i in rows],
+                              [known[i] for i in rows] if known else None)
         for i, result in zip(rows, chosen):
             results[i] = result
     for result, (pixels, _) in zip(results, inputs):
@@ -427,7 +432,11 @@ def _encode_grey(model: str, inputs: list, level: int | None, sizes: list) -> li
     return results
 
 
-def _encode_with(net: Model, greys: list, level: int | None, sizes: list) -> list[Encoded]:
+def _encode_with(net: Model, greys: list, level: int | None, sizes: list,
+                 model_inputs: list | None = None, known: list | None = None) -> list[Encoded]:
+    """Files of one model; model_inputs: each grey's (model image, Geometry) if already made
+    (auto's choice of model prepares and codes every image with every candidate), else None;
+    known: each one's (latent, default-level decoded image) from that, for escalate."""
     from .escalate import escalate
     from .fidelity import checker_for
 
@@ -438,8 +447,10 @@ def _encode_with(net: Model, greys: list, level: int | None, sizes: list) -> lis
         prepared = [_at_size(prepare(grey, net.input_size), size)
                     for grey, size in zip(greys, sizes)]
         return _latent_files(net, prepared, level or net.default_quality)
-    prepared = [_at_size(_model_input(grey, net), size) for grey, size in zip(greys, sizes)]
-    return escalate(net, checker, prepared, level, _header)
+    model_inputs = model_inputs or [None] * len(greys)
+    prepared = [_at_size(made or _model_input(grey, net), size)
+                for grey, size, made in zip(greys, sizes, model_inputs)]
+    return escalate(net, checker, prepared, level, _header, known)
 
 
 def _latent_files(net: Model, prepared: list, quality: int) -> list[Encoded]:
@@ -470,13 +481,14 @@ def _model_input(grey: np.ndarray, net: Model) -> tuple[np.ndarray, Geometry]:
 CONTESTED_DB = 3.0
 
 
-def _choose_models(greys: list) -> list[Model]:
+def _choose_models(greys: list) -> tuple[list[Model], list, list | None]:
     """For model=auto: per image, the compression model that reconstructs it best relative to
     its own out-of-domain floor, so a shoe goes to the Fashion model and a digit to MNIST's.
     Where two models come close, the one whose default-level file keeps what every candidate's
     classifier reads in the image wins: each check reads only its own domain, so a digit the
     Fashion model turns into another digit, or a bag the digit model turns into a shirt, would
-    otherwise pass unnoticed."""
+    otherwise pass unnoticed. Returns the model of each image, its (model image, Geometry) for
+    that model and its (latent, default-level decoded image), or None where none were made."""
     from .escalate import domain_margins
     from .fidelity import checker_for
 
@@ -485,20 +497,23 @@ def _choose_models(greys: list) -> list[Model]:
                   if cards[name].get("fidelity") and _shipped(cards[name])
                   and cards[name].get("channels", 1) == 1 and not cards[name].get("refines")]
     if len(candidates) <= 1:
-        return [candidates[0] if candidates else load_model(_default_model())] * len(greys)
+        only = candidates[0] if candidates else load_model(_default_model())
+        return [only] * len(greys), [None] * len(greys), None
     prepared = [[_model_input(grey, net) for grey in greys] for net in candidates]
     measured = [domain_margins(net, checker_for(net), np.stack([image for image, _ in rows]))
                 for net, rows in zip(candidates, prepared)]
-    margins = np.stack([margin for margin, _ in measured])
+    margins = np.stack([margin for margin, _, _ in measured])
     ranked = np.sort(margins, axis=0)
     contested = np.flatnonzero(ranked[-1] - ranked[-2] < CONTESTED_DB)
     if len(contested):
-        keeps = _keeps_every_reading(candidates, prepared, [d for _, d in measured], contested)
+        keeps = _keeps_every_reading(candidates, prepared, [d for _, d, _ in measured], contested)
         margins[:, contested] += np.where(keeps, 2 * CONTESTED_DB, 0.0)
         to_default = contested[_default_keeps_its_reading(candidates, prepared, keeps, contested)]
         for i, net in enumerate(candidates):
             margins[i, to_default] = np.inf if net.name == _default_model() else -np.inf
-    return [candidates[i] for i in margins.argmax(axis=0)]
+    chosen = margins.argmax(axis=0)
+    return ([candidates[c] for c in chosen], [prepared[c][i] for i, c in enumerate(chosen)],
+            [(measured[c][2][i], measured[c][1][i]) for i, c in enumerate(chosen)])
 
 
 def _default_keeps_its_reading(candidates: list, prepared: list, keeps: np.ndarray,

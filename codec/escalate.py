@@ -34,15 +34,19 @@ __all__ = ["escalate", "domain_margins"]
 RESIDUAL_LADDER = ((9, 16), (10, 8), (11, 4), (12, 2), (13, 1), (14, 0))
 
 
-def escalate(net, checker: Checker, prepared: list, level: int | None, header) -> list:
+def escalate(net, checker: Checker, prepared: list, level: int | None, header,
+             known: list | None = None) -> list:
     """Encode normalised images (model image, Geometry); returns api.Encoded per image.
 
     level None climbs the ladder from the model's default; a given level is used as it is.
-    `header(net, quality_byte, geometry)` builds each file's header.
+    `header(net, quality_byte, geometry)` builds each file's header. known: per image, the
+    (latent, default-level decoded image) that domain_margins already ran the networks for,
+    or None.
     """
     images = np.stack([image for image, _ in prepared])
     geometries = [geometry for _, geometry in prepared]
-    latents = net.encode_latents(images)
+    known = known if known and all(k is not None for k in known) else None
+    latents = np.stack([latent for latent, _ in known]) if known else net.encode_latents(images)
     input_probs = checker.probabilities(images)
     start = level or net.default_quality
     results = [None] * len(images)
@@ -54,7 +58,10 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header) -
             break
         table = net.tables[quality]
         symbols = table.quantize(latents[pending])
-        decoded = net.decode_latents(table.dequantize(symbols))
+        if known and quality == net.default_quality and len(pending) == len(images):
+            decoded = np.stack([image for _, image in known])
+        else:
+            decoded = net.decode_latents(table.dequantize(symbols))
         if in_domain is None:
             in_domain = checker.in_domain(images, decoded)
         ok = checker.faithful(images[pending], decoded, _rows(input_probs, pending))
@@ -188,12 +195,14 @@ def _escalate_residual(net, checker, images, geometries, latents, input_probs, p
         results[i] = Encoded(data, net.name, quality, max_error=max_error, escalated=True)
 
 
-def domain_margins(net, checker: Checker, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def domain_margins(net, checker: Checker, images: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                       np.ndarray]:
     """Per normalised image: PSNR at the default level minus the model's out-of-domain floor,
-    and the default level's decoded images."""
+    the default level's decoded images, and the latents (escalate reuses both)."""
     table = net.tables[net.default_quality]
-    decoded = net.decode_latents(table.dequantize(table.quantize(net.encode_latents(images))))
-    return psnr_per_image(images, decoded) - checker.domain_psnr_db, decoded
+    latents = net.encode_latents(images)
+    decoded = net.decode_latents(table.dequantize(table.quantize(latents)))
+    return psnr_per_image(images, decoded) - checker.domain_psnr_db, decoded, latents
 
 
 def _rows(probs, rows):

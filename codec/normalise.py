@@ -140,6 +140,8 @@ def _fit_plane(image: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.nda
     rows, cols = np.nonzero(frame)
     values = image[rows, cols].astype(np.float64)
     height, width = image.shape
+    if not values.any():  # a black frame, as in MNIST: the fit below would give this exactly
+        return np.zeros(image.shape, np.float32), np.ones(len(values), dtype=bool)
     basis = np.stack([np.ones_like(values), cols / width, rows / height], axis=1)
     paper = _darker_part(values, rows, cols, height, width)
     for _ in range(6):
