@@ -24,7 +24,8 @@ def models(
 ) -> None:
     """List the installed models: the shipped ones, then yours (NIC_MODELS, --models-dir).
 
-    Columns: name; id (the byte in every .nic file); task; quality levels (9-14 are the residual
+    Columns: name; id (the byte in every .nic file); task ("after mnist": the step of that
+    model's auto quality before its residual layer, never chosen first); quality levels (9-14 are the residual
     layer: max error and lossless); latent size; mean file size in bytes and PSNR in dB at the
     default level (validation images); unquantised PSNR in dB, or a classifier's accuracy in %,
     on the test set; where the model comes from.
@@ -70,7 +71,8 @@ def _model_row(card: dict) -> dict:
     return {
         "name": card["name"], "model_id": card["model_id"],
         "task": TASKS.get(task, task) + (" filter" if card.get("kind") == "filter" else "")
-        + (" colour" if card.get("channels", 1) == 3 else ""),
+        + (" colour" if card.get("channels", 1) == 3 else "")
+        + (f" after {card['refines']}" if card.get("refines") else ""),  # auto's next step
         "dataset": card.get("dataset"),
         "levels": f"{levels[0]}-{levels[-1]}" if levels else None,
         "latent_size": len(card["latent_sigmas"]) if card.get("latent_sigmas") else None,
