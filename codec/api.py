@@ -180,15 +180,22 @@ def _encode_read(read: list, *, model: str = AUTO, quality: int | str | None = N
     return results
 
 
+WARNED_EXACT = 1 << 16  # samples: a warned image this small is also tried losslessly
+
+
 def _no_larger_than_lossless(results: list[Encoded], read: list) -> None:
     """Auto never writes more than the image's own lossless file, which always passes the
     check: a dot or a small icon would otherwise take a latent file of 14 bytes, or a residual
     file at 28x28 larger than all its pixels. Only files that a lossless one could undercut at
-    1 bit per pixel are compared (tiny images); the exact file also keeps what the check could
-    not (its size, its colour), so it carries no warning."""
+    1 bit per pixel are compared (tiny images), and warned files of images up to WARNED_EXACT
+    samples (a flat or simple picture that is not one object codes exactly in a few bytes); the
+    exact file also keeps what the check could not (its size, its colour), so it carries no
+    warning. A tie goes to the exact file."""
     rows = []
     for i, (result, (pixels, notes, size)) in enumerate(zip(results, read)):
-        if size is None and _samples(pixels) <= 8 * len(result.data):
+        samples = _samples(pixels)
+        if size is None and (samples <= 8 * len(result.data)
+                             or (result.warnings and samples <= WARNED_EXACT)):
             try:
                 rows.append((i, _exact_pixels(pixels, notes)))
             except NicInputError:  # alpha, 16-bit: no exact file to compare with
@@ -198,7 +205,7 @@ def _no_larger_than_lossless(results: list[Encoded], read: list) -> None:
     net = load_model(_default_model())
     exact = _encode_exact(net, [image for _, image in rows], 0)
     for (i, _), candidate in zip(rows, exact):
-        if len(candidate.data) < len(results[i].data):
+        if len(candidate.data) <= len(results[i].data):  # a tie goes to the exact file
             candidate.escalated = results[i].escalated
             results[i] = candidate
 

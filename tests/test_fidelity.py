@@ -273,6 +273,17 @@ def test_a_digit_the_fashion_model_draws_better_but_would_change_stays_a_digit()
     assert reads_as(codec.decode(result.data)) == reads_as(one) == 1
 
 
+def test_a_flat_picture_is_coded_exactly_not_as_a_warned_thumbnail():
+    """A blank page is not one object, but its exact file is as small as any thumbnail's: auto
+    writes that (a tie goes to the exact file), with nothing to warn about."""
+    white = np.full((40, 40), 255, np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NicFidelityWarning)
+        data = codec.encode(white)
+    np.testing.assert_array_equal(codec.decode(data), white)
+    assert len(data) <= 16
+
+
 def test_a_colour_photo_is_coded_but_warned_about_naming_what_is_lost():
     from skimage import data
 
