@@ -515,29 +515,31 @@ def _choose_models(greys: list) -> tuple[list[Model], list, list | None]:
     if len(contested):
         keeps = _keeps_every_reading(candidates, prepared, [d for _, d, _ in measured], contested)
         margins[:, contested] += np.where(keeps, 2 * CONTESTED_DB, 0.0)
-        to_default = contested[_default_keeps_its_reading(candidates, prepared, keeps, contested)]
-        for i, net in enumerate(candidates):
-            margins[i, to_default] = np.inf if net.name == _default_model() else -np.inf
+        names = [net.name for net in candidates]
+        if _default_model() in names:
+            first = names.index(_default_model())
+            to_default = contested[_default_keeps_its_reading(candidates[first], prepared[first],
+                                                              keeps, contested)]
+            margins[:, to_default] = -np.inf
+            margins[first, to_default] = np.inf
     chosen = margins.argmax(axis=0)
     return ([candidates[c] for c in chosen], [prepared[c][i] for i, c in enumerate(chosen)],
             [(measured[c][2][i], measured[c][1][i]) for i, c in enumerate(chosen)])
 
 
-def _default_keeps_its_reading(candidates: list, prepared: list, keeps: np.ndarray,
+def _default_keeps_its_reading(default: Model, prepared: list, keeps: np.ndarray,
                                rows: np.ndarray) -> np.ndarray:
     """Of contested rows, those no candidate's default-level file keeps every reading of, and
     that the default model's classifier reads clearly: the default model codes them, and its
     auto ladder then keeps that reading (an MNIST 1 that the Fashion model draws 0.9 dB better
-    came back as a blob read as an 8, checked only against the clothing reading)."""
+    came back as a blob read as an 8, checked only against the clothing reading). prepared:
+    the default model's (model image, Geometry) of every image."""
     from .fidelity import checker_for
 
-    names = [net.name for net in candidates]
-    checker = checker_for(candidates[names.index(_default_model())]) \
-        if _default_model() in names else None
-    if checker is None or checker.classifier is None:
+    checker = checker_for(default)
+    if checker.classifier is None:
         return np.zeros(len(rows), dtype=bool)
-    first = names.index(_default_model())
-    probs = checker.probabilities(np.stack([prepared[first][i][0] for i in rows]))
+    probs = checker.probabilities(np.stack([prepared[i][0] for i in rows]))
     return ~keeps.any(axis=0) & (probs.max(axis=1) >= checker.clear_reading)
 
 

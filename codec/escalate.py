@@ -45,7 +45,6 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
     """
     images = np.stack([image for image, _ in prepared])
     geometries = [geometry for _, geometry in prepared]
-    known = known if known and all(k is not None for k in known) else None
     latents = np.stack([latent for latent, _ in known]) if known else net.encode_latents(images)
     input_probs = checker.probabilities(images)
     start = level or net.default_quality
@@ -72,8 +71,8 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
             ok[~ok] = found[:, 0] >= 0
         for i, row, passed, image in zip(pending, symbols, ok, decoded):
             if passed or level:
-                data = pack(header(net, quality, geometries[i]), encode_symbols(row, table))
-                results[i] = Encoded(data, net.name, quality, escalated=quality != start)
+                results[i] = _latent_file(net, table, quality, row, geometries[i], header,
+                                          escalated=quality != start)
             if level and not passed:
                 results[i].warnings.append(
                     _changed(checker, quality, images[i], image, _rows(input_probs, [i])))
@@ -169,12 +168,18 @@ def _escalate_finer(net, checker, images, geometries, input_probs, pending, resu
         decoded = finer.decode_latents(table.dequantize(symbols))
         ok = checker.faithful(images[pending], decoded, _rows(input_probs, pending))
         for i, row in zip(pending[ok], symbols[ok]):
-            data = pack(header(finer, quality, geometries[i]), encode_symbols(row, table))
-            results[i] = Encoded(data, finer.name, quality, escalated=True)
+            results[i] = _latent_file(finer, table, quality, row, geometries[i], header,
+                                      escalated=True)
         pending, latents = pending[~ok], latents[~ok]
         if not len(pending):
             break
     return pending
+
+
+def _latent_file(net, table, quality: int, symbols, geometry, header, escalated: bool):
+    """The Encoded latent-only file of one image's symbols at one level of `net`."""
+    data = pack(header(net, quality, geometry), encode_symbols(symbols, table))
+    return Encoded(data, net.name, quality, escalated=escalated)
 
 
 def _escalate_residual(net, checker, images, geometries, latents, input_probs, pending,
