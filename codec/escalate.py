@@ -135,10 +135,14 @@ def _nearby_latents(net, checker: Checker, table, images: np.ndarray, input_prob
 
 
 def _thumbnail(geometry) -> bool:
-    """True when normalise found no single object on a plain background in an image larger
-    than the model's field, and fell back to shrinking the whole picture (a photo, a texture,
-    a page): whatever the 28x28 check says, the detail of the original cannot come back."""
-    return geometry.placement is None and max(geometry.width, geometry.height) > MODEL_SIZE
+    """True when normalise found no single object on a plain background and fell back to
+    scaling the whole picture to the model's field (a photo, a texture, a page, a small digit
+    drowned in noise): whatever the 28x28 check says, the original cannot come back. A 28x28
+    image taken as it is (an MNIST or Fashion-MNIST image) is the model's own input, not a
+    fallback. Small ones count too: a noisy 25x23 digit came back from the Fashion model as
+    a grey blob that passed its check (real-world report set)."""
+    return geometry.placement is None and (geometry.width, geometry.height) != (MODEL_SIZE,
+                                                                                MODEL_SIZE)
 
 
 def finer_model(net):
@@ -242,9 +246,10 @@ def _unclear(checker: Checker, input_probs: np.ndarray) -> str:
 def _not_an_object(geometry) -> str:
     """One line on a picture that is not one object on a plain background, whichever model."""
     size = f"{geometry.width}x{geometry.height}"
-    return (f"this {size} picture is not one object on a plain background: the file keeps only a "
-            f"28x28 grey thumbnail of it, its {size} detail is lost; for photos and other "
-            "images use PNG, WebP or JPEG XL")
+    kept = ("only a 28x28 grey thumbnail of it" if max(geometry.width, geometry.height) > MODEL_SIZE
+            else "a smoothed 28x28 grey likeness of it")
+    return (f"this {size} picture is not one object on a plain background: the file keeps {kept}, "
+            f"its {size} detail is lost; for photos and other images use PNG, WebP or JPEG XL")
 
 
 def _outside(net, geometry) -> str:

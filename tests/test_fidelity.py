@@ -284,6 +284,17 @@ def test_a_flat_picture_is_coded_exactly_not_as_a_warned_thumbnail():
     assert len(data) <= 16
 
 
+@pytest.mark.parametrize("shape", [(5, 5), (25, 23)])
+def test_a_small_picture_with_no_object_in_it_is_warned_about(shape):
+    """Noise with no object on a plain background: whichever model codes it, the file keeps a
+    smoothed likeness, and the user is told (a noisy digit this size came back as a blob)."""
+    noise = np.random.default_rng(3).integers(0, 256, shape, dtype=np.uint8)
+    result = encode_detailed([noise])[0]
+    size = f"{shape[1]}x{shape[0]}"
+    assert any(f"this {size} picture is not one object" in w for w in result.warnings), result
+    assert len(result.warnings) == 1
+
+
 def test_a_colour_photo_is_coded_but_warned_about_naming_what_is_lost():
     from skimage import data
 
