@@ -116,6 +116,7 @@ def encode_detailed(images: Iterable, *, errors: str = "raise", jobs: int | None
     _max_error(options.get("quality"), options.get("max_error"), options.get("lossless"))
     if options.get("quality") not in (None, AUTO):
         _level(options["quality"])
+    _writes_files(options.get("model", AUTO))
     if workers_for(len(images), jobs) > 1 and all(map(_portable, images)):
         return map_chunks(partial(_encode_chunk, errors=errors, options=options), images, jobs)
     if not _collect(errors):
@@ -129,6 +130,16 @@ def encode_detailed(images: Iterable, *, errors: str = "raise", jobs: int | None
     for i, result in zip(good, coded):
         results[i] = result
     return results
+
+
+def _writes_files(model: str) -> None:
+    """Refuse, by name, a model that writes no .nic files: a classifier or a denoising filter."""
+    card = installed_models().get(model) if model != AUTO else None
+    if card and card.get("kind") == "filter":
+        raise NicUsageError(f"model {model!r} is a denoising filter, not a codec: "
+                            f"nic denoise --model {model} cleans an image")
+    if card and card.get("task") == "classify":
+        raise NicUsageError(f"model {model!r} is a classifier, not a codec")
 
 
 def _encode_chunk(images: list, errors: str, options: dict) -> list:

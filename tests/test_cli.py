@@ -129,3 +129,30 @@ def test_empty_folder_is_an_error_and_creates_nothing(tmp_path):
     result = nic("encode", tmp_path / "empty", "-o", tmp_path / "out")
     assert result.exit_code == 1 and "no input files" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_info_of_one_damaged_file_names_it(digit_png, tmp_path):
+    nic("encode", digit_png, "-o", tmp_path / "d.nic")
+    cut = tmp_path / "cut.nic"
+    cut.write_bytes((tmp_path / "d.nic").read_bytes()[:-3])
+    result = nic("info", cut)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [result.output.strip()]
+    assert result.output.startswith(f"nic: error: {cut}: ")
+
+
+def test_an_unreadable_input_is_named_once(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    result = nic("encode", text, "-o", tmp_path / "n.nic")
+    assert result.exit_code == 1
+    assert result.output.count(str(text)) == 1, result.output
+
+
+@pytest.mark.parametrize("model, what", [("cifar-denoise", "a denoising filter, not a codec"),
+                                         ("digits", "a classifier, not a codec")])
+def test_encoding_with_a_model_that_writes_no_files_says_what_it_is(digit_png, tmp_path, model,
+                                                                    what):
+    result = nic("encode", digit_png, "--model", model, "-o", tmp_path / "x.nic")
+    assert result.exit_code == 2 and what in result.output, result.output
+    assert not (tmp_path / "x.nic").exists()

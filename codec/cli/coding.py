@@ -83,7 +83,8 @@ def _fail_on(label, error: NicError) -> None:
     """One line naming the input, as a batch names each file (usage errors stay usage errors)."""
     if isinstance(error, NicUsageError):
         raise error
-    fail(f"{label}: {error}")
+    message = str(error)
+    fail(message if str(label) in message else f"{label}: {message}")
 
 
 def _escalation(result) -> str:

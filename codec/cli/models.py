@@ -102,7 +102,12 @@ def info(
     if STDIO in sources or not _is_batch(sources):
         if len(sources) > 1:
             usage("- (stdin) must be the only input")
-        details = inspect(_read_source(sources[0] if sources[0] == STDIO else Path(sources[0])))
+        try:
+            details = inspect(_read_source(sources[0] if sources[0] == STDIO else Path(sources[0])))
+        except NicError as error:  # name the file, as for several
+            if sources[0] == STDIO or sources[0] in str(error):
+                raise
+            fail(f"{sources[0]}: {error}")
         typer.echo(json.dumps(details) if as_json else _info_text(details))
         return
     files = expand_inputs(sources, {".nic"})
