@@ -39,9 +39,10 @@ class Summary:
     def line(self) -> str:
         text = (
             f"{self.files} file{'' if self.files == 1 else 's'}, {self.bytes_in:,} bytes in, "
-            f"{self.bytes_out:,} bytes out, "
-            f"ratio {self.ratio:.3g}:1"
+            f"{self.bytes_out:,} bytes out"
         )
+        if self.bytes_out and self.bytes_in >= self.bytes_out:  # a compression ratio; decoding
+            text += f", ratio {self.ratio:.3g}:1"  # (PNGs larger than their files) has none
         if self.escalated:
             text += f", {self.escalated} at a higher level to stay faithful"
         if self.warnings:

@@ -100,9 +100,12 @@ def test_folder_batch_keeps_going_past_a_bad_file(tmp_path, mnist_test):
     bytes_out = sum(p.stat().st_size for p in written)
     assert f"40 files, {bytes_in:,} bytes in, {bytes_out:,} bytes out" in result.output
 
+    assert f"bytes out, ratio {bytes_in / bytes_out:.3g}:1" in result.output
+
     result = nic("decode", tmp_path / "out", "-o", tmp_path / "png")
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "png").glob("*.png"))) == 40
+    assert "ratio" not in result.output  # PNGs are larger than their files: no ratio to show
     # a second run refuses to overwrite, file by file, and says so
     again = nic("decode", tmp_path / "out", "-o", tmp_path / "png")
     assert again.exit_code == 1 and "pick another output folder with -o" in again.output

@@ -43,14 +43,14 @@ def models(
         fail("no models are installed")
     task_width = max([4] + [len(r["task"]) for r in rows])  # "denoise filter colour" is long
     typer.echo(f"{'name':16} {'id':>3}  {'task':{task_width}}  {'levels':6} {'latent':>6}  "
-               f"{'default level':>13} {'bytes/file':>10} {'PSNR dB':>7}  {'test PSNR dB':>12} "
-               f"{'test acc. %':>11}  source")
+               f"{'default level':>13} {'val bytes/file':>14} {'val PSNR dB':>11}  "
+               f"{'test PSNR dB unquantised':>24} {'test acc. %':>11}  source")
     for r in rows:
         typer.echo(
             f"{r['name']:16} {r['model_id']:>3}  {r['task']:{task_width}}  {_dash(r['levels']):6} "
             f"{_dash(r['latent_size']):>6}  {_dash(r['default_level']):>13} "
-            f"{_dash(r['default_bytes'], '.1f'):>10} {_dash(r['default_psnr_db'], '.2f'):>7}  "
-            f"{_dash(r['test_psnr_db'], '.2f'):>12} {_dash(r['test_accuracy_percent'], '.1f'):>11}"
+            f"{_dash(r['default_bytes'], '.1f'):>14} {_dash(r['default_psnr_db'], '.2f'):>11}  "
+            f"{_dash(r['test_psnr_db'], '.2f'):>24} {_dash(r['test_accuracy_percent'], '.1f'):>11}"
             f"  {r['source']}")
 
 
