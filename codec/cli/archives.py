@@ -8,7 +8,7 @@ import typer
 from ..errors import NicError, NicExistsError
 from .common import (
     Force, Jobs, Lossless, MaxError, ModelsDir, STDIO, _check_model_name, _progress, _quality,
-    _use_models_dir, app, fail, one_line_errors, usage)
+    _use_models_dir, app, check_modes, fail, one_line_errors, usage)
 
 
 ARRAY_SUFFIXES = (".npz", ".npy")
@@ -49,10 +49,8 @@ def pack(
     the others are packed. Read it back with nic unpack, or in Python with
     codec.open_archive.
     """
-    from ..api import _max_error
-
     _use_models_dir(models_dir)
-    _max_error(quality, max_error, lossless)
+    check_modes(quality, max_error, lossless)
     _check_model_name(model)
     target = _archive_target(sources, output)
     arrays = len(sources) == 1 and Path(sources[0]).suffix.lower() in ARRAY_SUFFIXES

@@ -9,7 +9,7 @@ from ..errors import NicError, NicUsageError
 from .common import (
     Force, Images, Jobs, Lossless, MaxError, ModelsDir, NicFiles, Output, STDIO, _check_model_name,
     _check_target, _emit, _plan, _progress, _quality, _read_source, _say, _use_models_dir, app,
-    fail, one_line_errors)
+    check_modes, fail, one_line_errors)
 
 
 @app.command()
@@ -42,10 +42,8 @@ def encode(
     for two different files (--lossless with --max-error 4, -q 3 with --max-error 4) are
     refused (exit 2), not resolved.
     """
-    from ..api import _max_error
-
     _use_models_dir(models_dir)
-    _max_error(quality, max_error, lossless)  # conflicting options: NicUsageError, exit 2
+    check_modes(quality, max_error, lossless)  # options asking for two files: exit 2
     _check_model_name(model)
     modes = {"quality": quality, "max_error": max_error, "lossless": lossless, "strict": strict}
     plan = _plan(sources, output, ".nic")

@@ -105,6 +105,20 @@ def fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+def check_modes(quality, max_error, lossless) -> None:
+    """Refuse options that ask for two different files (exit 2), naming them as flags: the API
+    says max_error 4, the command line --max-error 4."""
+    from ..api import _max_error
+    from ..errors import NicUsageError
+
+    try:
+        _max_error(quality, max_error, lossless)
+    except NicUsageError as error:
+        message = str(error).replace("max_error", "--max-error")
+        message = message.replace("lossless and", "--lossless and")
+        usage(message.replace(f"quality {quality} and", f"--quality {quality} and"))
+
+
 def usage(message: str) -> None:
     """Print one line on stderr and exit with code 2, as for any usage error."""
     typer.echo(f"nic: error: {message}", err=True)
