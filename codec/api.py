@@ -458,8 +458,6 @@ def _encode_with(net: Model, greys: list, level: int | None, sizes: list,
     from .escalate import escalate
     from .fidelity import checker_for
 
-    if net.task == "classify":
-        raise NicError(f"model {net.name!r} is a classifier, not a codec")
     checker = checker_for(net) if net.task == "compress" else None
     if checker is None:  # restoration models, and models trained without fidelity settings
         prepared = [_at_size(prepare(grey, net.input_size), size)
