@@ -548,8 +548,9 @@ def _default_keeps_its_reading(default: Model, prepared: list, keeps: np.ndarray
     checker = checker_for(default)
     if checker.classifier is None:
         return np.zeros(len(rows), dtype=bool)
-    probs = checker.probabilities(np.stack([prepared[i][0] for i in rows]))
-    return ~keeps.any(axis=0) & (probs.max(axis=1) >= checker.clear_reading)
+    images = np.stack([prepared[i][0] for i in rows])
+    clear = ~checker.unclear(checker.clear_probabilities(images, checker.probabilities(images)))
+    return ~keeps.any(axis=0) & clear
 
 
 def _keeps_every_reading(candidates: list, prepared: list, decoded: list,

@@ -83,14 +83,15 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
     if len(pending):
         _escalate_residual(net, checker, images, geometries, latents, input_probs, pending,
                            results, header)
-    unclear = checker.unclear(input_probs)
+    reading = None if input_probs is None else checker.clear_probabilities(images, input_probs)
+    unclear = checker.unclear(reading)
     for i, geometry in enumerate(geometries):
         if _thumbnail(geometry):
             results[i].warnings.append(_not_an_object(geometry))
         elif not in_domain[i]:
             results[i].warnings.append(_outside(net, geometry))
         elif unclear is not None and unclear[i] and results[i].max_error != 0:
-            results[i].warnings.append(_unclear(checker, input_probs[i]))
+            results[i].warnings.append(_unclear(checker, reading[i]))
     return results
 
 

@@ -165,18 +165,35 @@ def _pair(data):
     return data, data
 
 
-def build_classifier(classes: int = 10, input_size: int = IMAGE_SIZE) -> keras.Model:
+def build_classifier(classes: int = 10, input_size: int = IMAGE_SIZE,
+                     architecture: str = "small") -> keras.Model:
     """Image in [0, 1], (input_size, input_size, 1) -> class probabilities (classes,).
 
     Small on purpose: it runs beside the codec on every encode, to check that the decoded image
-    still reads as the class the input reads as (codec/fidelity.py).
+    still reads as the class the input reads as (codec/fidelity.py). architecture "lenet" is
+    the second reader: 5x5 convolutions and max pooling, built unlike the first so that the
+    two do not share their blind spots.
     """
     image = keras.Input((input_size, input_size, 1), name="image")
+    if architecture == "lenet":
+        return _lenet(image, classes)
     h = layers.Conv2D(32, 3, padding="same", activation="relu")(image)
     h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
     h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
     h = layers.Flatten()(h)
     h = layers.Dropout(0.3)(h)
     h = layers.Dense(128, activation="relu")(h)
+    probabilities = layers.Dense(classes, activation="softmax", name="probabilities")(h)
+    return keras.Model(image, probabilities, name="classifier")
+
+
+def _lenet(image, classes: int) -> keras.Model:
+    h = layers.Conv2D(32, 5, padding="same", activation="relu")(image)
+    h = layers.MaxPooling2D()(h)
+    h = layers.Conv2D(64, 5, padding="same", activation="relu")(h)
+    h = layers.MaxPooling2D()(h)
+    h = layers.Flatten()(h)
+    h = layers.Dropout(0.5)(h)
+    h = layers.Dense(256, activation="relu")(h)
     probabilities = layers.Dense(classes, activation="softmax", name="probabilities")(h)
     return keras.Model(image, probabilities, name="classifier")

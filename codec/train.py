@@ -285,7 +285,7 @@ BOX_SIDES = {"mnist": 20, "fashion": 28}
 
 
 def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float | None = None,
-                       refines: str | None = None) -> dict:
+                       refines: str | None = None, second_reader: str | None = None) -> dict:
     """Measure the fidelity check's floors on the validation split (never the test set) and
     write them into the card of the compression model in `out` (see codec/fidelity.py).
     refines: the model whose auto ladder this one continues (codec/escalate.py finer_model)."""
@@ -304,7 +304,8 @@ def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float | N
     with _installed(out, card):
         decoded = np.stack(decode_batch(encode_batch(x_val, model=card["name"])))
         card["fidelity"] = calibrate(load_model(card["name"]), x_val, decoded, classifier,
-                                     CLASS_SHIFT if class_shift is None else class_shift)
+                                     CLASS_SHIFT if class_shift is None else class_shift,
+                                     second_reader)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
 

@@ -10,7 +10,9 @@ It must read what users bring and what the decoder draws, so it trains on:
   printed on paper and photographed, or captured at a few pixels across and blown up (other
   people's digit sets look like that), all brought back by the encoder's normalise
   (codec/synthetic.py);
-* a blurred copy of a third of each batch: decoded images are smoother than the originals.
+* a blurred copy of a third of each batch: decoded images are smoother than the originals
+  (`blurred_share`; the second reader, `--architecture lenet`, trains with none, so that it
+  does not learn to forgive the decoder's smoothing as the first does).
 
 Writes classifier.tflite and card.json (with the test accuracy) into OUT.
 """
@@ -30,6 +32,10 @@ __all__ = ["train_classifier"]
 
 # Added digits per MNIST training image: typeset, printed and photographed, low resolution.
 TYPESET_SHARE, PRINTED_SHARE, LOW_RESOLUTION_SHARE = 0.3, 0.15, 0.15
+ARCHITECTURES = {
+    "small": "CNN 32-64-64, dense 128 (codec/model.py build_classifier)",
+    "lenet": "LeNet-style CNN 5x5 32-pool-64-pool, dense 256 (codec/model.py build_classifier)",
+}
 CLASS_NAMES = {
     "mnist": [str(d) for d in range(10)],
     "fashion": ["T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
@@ -38,7 +44,8 @@ CLASS_NAMES = {
 
 
 def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epochs: int = 6,
-                     seed: int = 0, limit: int | None = None, verbose: int = 2) -> dict:
+                     seed: int = 0, limit: int | None = None, verbose: int = 2,
+                     architecture: str = "small", blurred_share: float = 1 / 3) -> dict:
     """Train, export and write the card of a classifier for `dataset`; returns the card."""
     import keras
 
@@ -55,11 +62,11 @@ def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epoch
     if dataset == "mnist":
         x_extra, y_extra, added = _real_world_digits(x_fit, y_fit, rng)
         x_fit, y_fit = np.concatenate([x_fit, x_extra]), np.concatenate([y_fit, y_extra])
-    model = build_classifier(len(CLASS_NAMES[dataset]))
+    model = build_classifier(len(CLASS_NAMES[dataset]), architecture=architecture)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     started = time.time()
-    history = model.fit(_batches(x_fit, y_fit, seed), epochs=epochs, verbose=verbose,
+    history = model.fit(_batches(x_fit, y_fit, seed, blurred_share), epochs=epochs, verbose=verbose,
                         validation_data=(_scale(x_val), y_val))
     seconds = time.time() - started
 
@@ -73,7 +80,8 @@ def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epoch
         "dataset": dataset,
         "task": "classify",
         "classes": CLASS_NAMES[dataset],
-        "architecture": "CNN 32-64-64, dense 128 (codec/model.py build_classifier)",
+        "architecture": ARCHITECTURES[architecture],
+        "blurred_share": round(blurred_share, 4),
         "command": _command_line(),
         "epochs_run": len(history.history["loss"]),
         "seed": seed,
@@ -111,14 +119,14 @@ def _real_world_digits(images: np.ndarray, labels: np.ndarray, rng: np.random.Ge
     return np.concatenate(parts), np.concatenate(part_labels), counts
 
 
-def _batches(images: np.ndarray, labels: np.ndarray, seed: int):
-    """Shuffled batches, shifted by up to 2 pixels, a third of each blurred."""
+def _batches(images: np.ndarray, labels: np.ndarray, seed: int, blurred_share: float):
+    """Shuffled batches, shifted by up to 2 pixels, a share of each blurred."""
 
     def shifted(rows, rng):
         batch = _scale(images[rows])
         dy, dx = rng.integers(-2, 3, 2)
         batch = np.roll(batch, (int(dy), int(dx)), axis=(1, 2))
-        blurred = rng.random(len(rows)) < 1 / 3
+        blurred = rng.random(len(rows)) < blurred_share
         batch[blurred] = _blur(batch[blurred])
         return batch, labels[rows]
 

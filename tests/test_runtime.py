@@ -31,7 +31,8 @@ def test_litert_decoder_matches_keras_within_one_grey_level(mnist_test):
 def test_tampered_weights_are_refused(tmp_path, monkeypatch, fresh_models, mnist_test):
     copy = tmp_path / "mnist"
     shutil.copytree(weights_root() / "mnist", copy)
-    shutil.copytree(weights_root() / "digits", tmp_path / "digits")  # its fidelity classifier
+    for reader in ("digits", "digits-lenet"):  # its fidelity classifiers
+        shutil.copytree(weights_root() / reader, tmp_path / reader)
     monkeypatch.setenv("NIC_WEIGHTS", str(tmp_path))
     encoded = codec.encode(mnist_test[0])
     decoder = copy / "decoder.tflite"

@@ -121,6 +121,15 @@ def train(
         help="A grey decoder of other widths, e.g. 32,16 (channels at 14x14 and 28x28; "
         "default 64,32). With --init-from the encoder is kept fixed and only the decoder "
         "learns, so files keep that model's latents and sizes.")] = None,
+    architecture: Annotated[str, typer.Option(
+        help="With --task classify: small (the first reader) or lenet (a second reader built "
+        "unlike it).")] = "small",
+    blurred_share: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="With --task classify: the share of each batch shown "
+        "blurred, as decoded images are.")] = 1 / 3,
+    second_reader: Annotated[Optional[str], typer.Option(
+        help="With --fidelity-only: a second installed classifier that must also keep its "
+        "reading of the decoded image.")] = None,
     residual_only: Annotated[bool, typer.Option(
         help="Keep the trained model in OUT; fit only the guided lossless coder's tables "
         "(training split) into its residual.npz and card.")] = False,
@@ -152,7 +161,7 @@ def train(
     if fidelity_only:
         from ..train import calibrate_fidelity
 
-        card = calibrate_fidelity(out, classifier, class_shift, refines)
+        card = calibrate_fidelity(out, classifier, class_shift, refines, second_reader)
         typer.echo(f"wrote the fidelity floors of {out}: {json.dumps(card['fidelity'])}")
         return
     if tables_only:
@@ -177,8 +186,11 @@ def train(
     if task == "classify":
         from ..train_classifier import train_classifier
 
+        if architecture not in ("small", "lenet"):
+            usage(f"--architecture is small or lenet, not {architecture!r}")
         card = train_classifier(dataset, out, model_id=model_id, name=name, epochs=epochs,
-                                seed=seed, limit=limit, verbose=1 if sys.stdout.isatty() else 2)
+                                seed=seed, limit=limit, verbose=1 if sys.stdout.isatty() else 2,
+                                architecture=architecture, blurred_share=blurred_share)
         typer.echo(f"wrote {out}: {card['epochs_run']} epochs, test accuracy {card['test_accuracy']:.4f}")
         return
     card = run_training(
