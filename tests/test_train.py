@@ -61,3 +61,25 @@ def test_a_decoder_of_other_widths_learns_on_the_fixed_encoder(tmp_path, monkeyp
 def test_decoder_widths_are_checked():
     result = CliRunner().invoke(app, ["train", "--dataset", "mnist", "--decoder-widths", "32"])
     assert result.exit_code == 2 and "two channel counts" in result.output
+
+
+@pytest.mark.usefixtures("mnist_test")
+def test_the_second_reader_trains_as_its_card_says(tmp_path, monkeypatch, fresh_models, mnist_test):
+    """--architecture lenet --blurred-share 0: the card records both, and the exported
+    classifier reads digits in LiteRT like the first reader."""
+    pytest.importorskip("tensorflow")
+    out = tmp_path / "reader"
+    result = CliRunner().invoke(app, [
+        "train", "--task", "classify", "--dataset", "mnist", "--limit", "600", "--epochs", "1",
+        "--architecture", "lenet", "--blurred-share", "0", "--name", "reader",
+        "--model-id", "252", "--out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    card = json.loads((out / "card.json").read_text())
+    assert card["architecture"].startswith("LeNet-style") and card["blurred_share"] == 0
+    monkeypatch.setenv("NIC_WEIGHTS", str(tmp_path))
+    from codec.runtime import load_model
+
+    probabilities = load_model("reader").classify(mnist_test[:50])
+    assert probabilities.shape == (50, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-4)

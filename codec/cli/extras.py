@@ -66,6 +66,11 @@ class TrainTask(str, Enum):
     classify = "classify"
 
 
+class ReaderArchitecture(str, Enum):
+    small = "small"
+    lenet = "lenet"
+
+
 class BenchTask(str, Enum):
     rd = "rd"
     lossless = "lossless"
@@ -121,9 +126,9 @@ def train(
         help="A grey decoder of other widths, e.g. 32,16 (channels at 14x14 and 28x28; "
         "default 64,32). With --init-from the encoder is kept fixed and only the decoder "
         "learns, so files keep that model's latents and sizes.")] = None,
-    architecture: Annotated[str, typer.Option(
+    architecture: Annotated[ReaderArchitecture, typer.Option(
         help="With --task classify: small (the first reader) or lenet (a second reader built "
-        "unlike it).")] = "small",
+        "unlike it).")] = ReaderArchitecture.small,
     blurred_share: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="With --task classify: the share of each batch shown "
         "blurred, as decoded images are.")] = 1 / 3,
@@ -186,11 +191,9 @@ def train(
     if task == "classify":
         from ..train_classifier import train_classifier
 
-        if architecture not in ("small", "lenet"):
-            usage(f"--architecture is small or lenet, not {architecture!r}")
         card = train_classifier(dataset, out, model_id=model_id, name=name, epochs=epochs,
                                 seed=seed, limit=limit, verbose=1 if sys.stdout.isatty() else 2,
-                                architecture=architecture, blurred_share=blurred_share)
+                                architecture=architecture.value, blurred_share=blurred_share)
         typer.echo(f"wrote {out}: {card['epochs_run']} epochs, test accuracy {card['test_accuracy']:.4f}")
         return
     card = run_training(
