@@ -21,7 +21,7 @@ import numpy as np
 
 from .entropy import decode_symbols, encode_symbols
 from .errors import (NicError, NicFidelityError, NicFidelityWarning, NicFormatError,
-                     NicInputError, NicUsageError)
+                     NicInputError, NicModelError, NicUsageError)
 from .format import Header, pack, unpack
 from .images import Geometry, has_colour, prepare, read_sized, restore, to_grey
 from .lossless import (decode_exact_payload, decode_guided, exact_grey, exact_payload,
@@ -423,9 +423,12 @@ def _colour_failed(net: Model, result: Encoded, rgb: np.ndarray, psnr: float, fl
         data = _exact_bytes(net, rgb, COLOUR_FALLBACK_ERROR, None)
         return Encoded(data, net.name, _level_of(RESIDUAL_MODE + COLOUR_FALLBACK_ERROR),
                        max_error=COLOUR_FALLBACK_ERROR, escalated=True)
+    where = (f"at quality {result.quality}" if level is not None
+             else f"even at its finest level ({result.quality})")
     result.warnings.append(
-        f"at quality {result.quality} the decoded image differs from the input more than "
-        f"{net.name!r} allows ({psnr:.2f} dB < {floor} dB): use --max-error 16 to keep it")
+        f"{where} the decoded image differs from the input more than {net.name!r} allows "
+        f"({psnr:.2f} dB < {floor} dB): max error 16 (--max-error 16) keeps every channel "
+        "within 16 at the image's own size")
     return result
 
 
@@ -584,13 +587,26 @@ def _as_read(drawn: np.ndarray, input_geometry: Geometry, reader: Model) -> np.n
     return _model_input(drawn, reader)[0]
 
 
+def filter_model(model: str) -> Model:
+    """The installed denoising filter called `model`, or NicUsageError saying what it is."""
+    try:
+        net = load_model(model)
+    except NicModelError as error:  # a name the user typed: a usage error, as for encode
+        raise NicUsageError(str(error)) from None
+    if net.card.get("kind") != "filter":
+        filters = ", ".join(n for n, c in installed_models().items() if c.get("kind") == "filter")
+        if net.task == "denoise":
+            raise NicUsageError(f"model {model!r} is a denoising codec, not a filter: encode with "
+                                f"--model {model} and decode")
+        raise NicUsageError(f"model {model!r} is not a denoising filter (installed filters: "
+                            f"{filters or 'none'})")
+    return net
+
+
 def denoise(images, *, model: str) -> np.ndarray:
     """Clean noisy images with a denoising filter model (`nic models`: task denoise, a filter):
     uint8 (H, W[, 3]) or a stack (N, H, W[, 3]) of one size -> the same shape."""
-    net = load_model(model)
-    if net.card.get("kind") != "filter":
-        raise NicUsageError(f"model {model!r} is not a denoising filter; for the denoising codecs "
-                            f"encode with --model {model} and decode")
+    net = filter_model(model)
     array = np.asarray(images)
     single = array.ndim == (3 if net.channels == 3 else 2)
     stack = array[None] if single else array

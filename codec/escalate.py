@@ -90,6 +90,8 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
             results[i].warnings.append(_not_an_object(geometry))
         elif not in_domain[i]:
             results[i].warnings.append(_outside(net, geometry))
+        elif _item_photo(net, geometry):
+            results[i].warnings.append(_likeness_only(net, geometry))
         elif unclear is not None and unclear[i] and results[i].max_error != 0:
             results[i].warnings.append(_unclear(checker, reading[i]))
     return results
@@ -144,6 +146,29 @@ def _thumbnail(geometry) -> bool:
     a grey blob that passed its check (real-world report set)."""
     return geometry.placement is None and (geometry.width, geometry.height) != (MODEL_SIZE,
                                                                                 MODEL_SIZE)
+
+
+# A model whose objects fill its field (Fashion-MNIST items, box side 28) keeps a 28x28 likeness
+# of the whole object: from a picture more than twice that size, the detail is gone. A retina
+# photo (skimage.data.retina, 1411x1411) came back from `fashion` as a pullover-shaped blur, a
+# logo as a shirt, a photo of coins as blurred discs, all without a warning. Digits are
+# different: the digit is what the file keeps, and decode draws it at the picture's size.
+ITEM_PHOTO_SIDE = 2 * MODEL_SIZE
+
+
+def _item_photo(net, geometry) -> bool:
+    """True for a picture larger than ITEM_PHOTO_SIDE given to a model whose object fills
+    the field."""
+    return (net.card.get("box_side", 20) >= MODEL_SIZE
+            and max(geometry.width, geometry.height) > ITEM_PHOTO_SIDE)
+
+
+def _likeness_only(net, geometry) -> str:
+    """One line on a large picture coded by a whole-field model: only a likeness is kept."""
+    size = f"{geometry.width}x{geometry.height}"
+    return (f"this {size} picture is coded by model {net.name!r} as a 28x28 grey likeness of one "
+            f"{net.card.get('subject', 'object').split(' ', 1)[-1]}: its {size} detail is lost; "
+            "for photos and other images use PNG, WebP or JPEG XL")
 
 
 def finer_model(net):

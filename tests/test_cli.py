@@ -32,6 +32,17 @@ def test_encode_then_decode_beside_the_input(digit_png, tmp_path):
     assert decoded.shape == (28, 28) and decoded.dtype == np.uint8
 
 
+def test_decode_names_a_bad_input_before_its_output(digit_png, tmp_path):
+    """An image or a damaged file given to decode is named as such, not as an output clash
+    (decoding x.png would write x.png; a damaged x.nic beside its x.png)."""
+    result = nic("decode", digit_png)
+    assert result.exit_code == 1 and "not a .nic file" in result.output, result.output
+    damaged = tmp_path / "digit.nic"
+    damaged.write_bytes(b"not nic at all")
+    result = nic("decode", damaged)
+    assert result.exit_code == 1 and "digit.nic: not a .nic file" in result.output, result.output
+
+
 def test_default_output_name_and_no_overwrite_without_force(digit_png, tmp_path):
     assert nic("encode", digit_png).exit_code == 0
     nic_file = tmp_path / "digit.nic"

@@ -148,6 +148,22 @@ def test_nic_denoise_writes_a_clean_image_and_keeps_the_noisy_one(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["noisy.denoised.png", "noisy.png"]
 
 
+@pytest.mark.parametrize("model, says", [
+    ("nope", "model 'nope' is not installed"),
+    ("mnist", "model 'mnist' is not a denoising filter (installed filters: cifar-denoise)"),
+    ("mnist-denoise", "is a denoising codec, not a filter: encode with --model mnist-denoise"),
+])
+def test_nic_denoise_names_what_a_model_that_is_no_filter_is(tmp_path, model, says):
+    from typer.testing import CliRunner
+
+    from codec.cli import app
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "x.png")
+    result = CliRunner().invoke(app, ["denoise", str(tmp_path / "x.png"), "--model", model])
+    assert result.exit_code == 2 and says in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
+
+
 def test_a_colour_image_the_latent_cannot_keep_is_escalated_warned_or_refused():
     noise = np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     result = codec.api.encode_detailed([noise])[0]  # auto: within +-16 in every channel

@@ -334,19 +334,37 @@ def test_a_colour_photo_is_coded_but_warned_about_naming_what_is_lost():
     assert all("\n" not in m for m in messages)
 
 
-@pytest.mark.parametrize("name", ["camera", "coffee", "brick", "page"])
+@pytest.mark.parametrize("name", ["camera", "coffee", "brick", "page", "retina", "logo", "coins"])
 def test_a_grey_photo_is_warned_about_naming_its_lost_detail(name):
     from skimage import data
     from skimage.color import rgb2gray
 
     photo = getattr(data, name)()
     if photo.ndim == 3:
+        photo = photo[..., :3]  # the logo has an alpha channel
         photo = (rgb2gray(photo) * 255).astype(np.uint8)
     result = encode_detailed([photo])[0]
     size = f"{photo.shape[1]}x{photo.shape[0]}"
     assert any(f"its {size} detail is lost" in w for w in result.warnings), result.warnings
     with pytest.raises(codec.errors.NicFidelityError):
         codec.encode(photo, strict=True)
+
+
+def test_an_upscaled_clothing_item_is_told_it_keeps_a_likeness_and_a_thumbnail_is_not():
+    """Items fill the clothing model's field: a picture larger than twice the field keeps only
+    a 28x28 likeness of it (a retina photo came back as a pullover-shaped blur, unwarned);
+    a Fashion-MNIST thumbnail is the model's own input."""
+    from codec.data import load_dataset
+
+    items = load_dataset("fashion")[2][:20]
+    coded = encode_detailed(list(items))
+    item, small = next((i, r) for i, r in zip(items, coded) if r.model.startswith("fashion"))
+    assert not small.warnings
+    large = encode_detailed([np.asarray(Image.fromarray(item).resize((120, 120)))],
+                            model="fashion")[0]
+    assert large.warnings == ["this 120x120 picture is coded by model 'fashion' as a 28x28 grey "
+                              "likeness of one clothing item: its 120x120 detail is lost; for "
+                              "photos and other images use PNG, WebP or JPEG XL"]
 
 
 def test_a_shoe_given_to_the_digit_model_is_warned_about():

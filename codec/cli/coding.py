@@ -128,12 +128,14 @@ def decode(
     from ..api import decode as decode_file
     from ..files import image_bytes
 
-    _check_target(plan, force, decoded_image=True)
+    if plan.source != STDIO and not plan.source.exists():
+        raise NicError(f"no such file: {plan.source}")
     label = "stdin" if plan.source == STDIO else plan.source
-    try:
+    try:  # the input first: a PNG or a damaged file is named as such, not its output
         pixels = decode_file(_read_source(plan.source))
     except NicError as error:
         _fail_on(label, error)
+    _check_target(plan, force, decoded_image=True)
     _emit(plan, image_bytes(pixels, "stdout.png" if plan.target == STDIO else plan.target), force)
     target = "stdout" if plan.target == STDIO else plan.target
     _say(f"{label} -> {target}: {pixels.shape[1]}x{pixels.shape[0]}", plan)
@@ -153,17 +155,16 @@ def denoise(
     Poisson, salt-and-pepper and multiplicative noise). No .nic file: the image itself comes out.
     """
     _use_models_dir(models_dir)
-    from ..api import denoise as run
+    from ..api import denoise as run, filter_model
     from ..colour import to_rgb
     from ..files import check_writable, image_bytes, write_atomic
     from ..images import read_pixels, to_grey
-    from ..runtime import load_model
 
     # Like encode and decode: an existing output is refused, never renamed around.
     target = output or source.with_name(f"{source.stem}.denoised.png")
     check_writable(target, force=force, inputs=[source])
+    net = filter_model(model)
     pixels, _ = read_pixels(source)
-    net = load_model(model)
     image = to_rgb(pixels) if net.channels == 3 else to_grey(pixels)
     write_atomic(target, image_bytes(run(image, model=model), target), force=force)
     typer.echo(f"{source} -> {target}: {image.shape[1]}x{image.shape[0]}, model {model}")
