@@ -207,6 +207,7 @@ def test_models_table_says_task_levels_latent_and_units():
     assert "denoise" in rows["mnist-denoise"] and "classifier" in rows["digits"]
     data = {row["name"]: row for row in json.loads(nic("models", "--json").output)}
     assert data["mnist"]["levels"] == "1-14" and data["mnist"]["latent_size"] == 16
+    assert data["cifar"]["levels"] == "1-14"  # 9-14: the colour residual coder (max error, exact)
     digits_card = installed_models()["digits"]
     assert data["mnist"]["task"] == "compress"
     assert data["digits"]["test_accuracy_percent"] == round(100 * digits_card["test_accuracy"], 2)

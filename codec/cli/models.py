@@ -63,7 +63,8 @@ def _model_row(card: dict) -> dict:
 
     task = card.get("task", "compress")
     levels = sorted(int(q) for q in card.get("multipliers", {}))
-    if levels and "residual.npz" in card.get("fingerprints", {}):
+    colour_residual = task == "compress" and card.get("channels", 1) == 3  # codec/colour.py
+    if levels and ("residual.npz" in card.get("fingerprints", {}) or colour_residual):
         levels += sorted(RESIDUAL_LEVELS)
     classifier = task == "classify"
     default = card.get("validation", {}).get("levels", {}).get(str(card.get("default_quality")), {})
