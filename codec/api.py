@@ -551,9 +551,8 @@ def _default_keeps_its_reading(default: Model, prepared: list, keeps: np.ndarray
     checker = checker_for(default)
     if checker.classifier is None:
         return np.zeros(len(rows), dtype=bool)
-    images = np.stack([prepared[i][0] for i in rows])
-    clear = ~checker.unclear(checker.clear_probabilities(images, checker.probabilities(images)))
-    return ~keeps.any(axis=0) & clear
+    readings = checker.readings(np.stack([prepared[i][0] for i in rows]))
+    return ~keeps.any(axis=0) & ~checker.unclear(readings.mean(axis=1))
 
 
 def _keeps_every_reading(candidates: list, prepared: list, decoded: list,
@@ -593,14 +592,14 @@ def filter_model(model: str) -> Model:
         net = load_model(model)
     except NicModelError as error:  # a name the user typed: a usage error, as for encode
         raise NicUsageError(str(error)) from None
-    if net.card.get("kind") != "filter":
-        filters = ", ".join(n for n, c in installed_models().items() if c.get("kind") == "filter")
-        if net.task == "denoise":
-            raise NicUsageError(f"model {model!r} is a denoising codec, not a filter: encode with "
-                                f"--model {model} and decode")
-        raise NicUsageError(f"model {model!r} is not a denoising filter (installed filters: "
-                            f"{filters or 'none'})")
-    return net
+    if net.card.get("kind") == "filter":
+        return net
+    if net.task == "denoise":
+        raise NicUsageError(f"model {model!r} is a denoising codec, not a filter: encode with "
+                            f"--model {model} and decode")
+    filters = ", ".join(n for n, c in installed_models().items() if c.get("kind") == "filter")
+    raise NicUsageError(f"model {model!r} is not a denoising filter (installed filters: "
+                        f"{filters or 'none'})")
 
 
 def denoise(images, *, model: str) -> np.ndarray:

@@ -46,7 +46,7 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
     images = np.stack([image for image, _ in prepared])
     geometries = [geometry for _, geometry in prepared]
     latents = np.stack([latent for latent, _ in known]) if known else net.encode_latents(images)
-    input_probs = checker.probabilities(images)
+    input_probs = checker.readings(images)  # every reader's, once: (N, readers, C)
     start = level or net.default_quality
     results = [None] * len(images)
     pending = np.arange(len(images))
@@ -75,7 +75,8 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
                                           escalated=quality != start)
             if level and not passed:
                 results[i].warnings.append(
-                    _changed(checker, quality, images[i], image, _rows(input_probs, [i])))
+                    _changed(checker, quality, images[i], image,
+                             None if input_probs is None else input_probs[i, 0]))
         pending = pending[~ok] if not level else pending[:0]
     if len(pending):
         pending = _escalate_finer(net, checker, images, geometries, input_probs, pending,
@@ -83,7 +84,7 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
     if len(pending):
         _escalate_residual(net, checker, images, geometries, latents, input_probs, pending,
                            results, header)
-    reading = None if input_probs is None else checker.clear_probabilities(images, input_probs)
+    reading = None if input_probs is None else input_probs.mean(axis=1)
     unclear = checker.unclear(reading)
     for i, geometry in enumerate(geometries):
         if _thumbnail(geometry):
@@ -245,14 +246,15 @@ def _rows(probs, rows):
 
 
 def _changed(checker: Checker, quality: int, image, decoded, input_probs) -> str:
-    """One line on what an explicit level's file changes."""
+    """One line on what an explicit level's file changes. input_probs: the first reader's
+    (C,) of the input, or None for a model without classes."""
     advice = "use the default quality (auto) to keep it"
     psnr = float(psnr_per_image(image[None], decoded[None])[0])
     if psnr < checker.psnr_floor_db:
         return (f"at quality {quality} the decoded image differs from the input more than "
                 f"{checker.net.name!r} allows ({psnr:.1f} dB < {checker.psnr_floor_db} dB): {advice}")
     names = checker.classifier.card["classes"]
-    before = int(input_probs[0].argmax())
+    before = int(input_probs.argmax())
     after = int(checker.probabilities(decoded[None])[0].argmax())
     if before != after:
         return f"at quality {quality} the image decodes as {names[after]!r}, not {names[before]!r}: {advice}"

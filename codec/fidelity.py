@@ -80,33 +80,46 @@ class Checker:
         """Class probabilities (N, C) of model images, or None for a model without classes."""
         return None if self.classifier is None else self.classifier.classify(images)
 
+    def readings(self, images: np.ndarray) -> np.ndarray | None:
+        """Every reader's probabilities (N, readers, C) of model images, or None for a model
+        without classes: what `faithful` takes, computed once per encode rather than once per
+        rung and candidate."""
+        probs = self.probabilities(images)
+        if probs is None or self.second_reader is None:
+            return None if probs is None else probs[:, None]
+        return np.stack([probs, self.second_reader.classify(images)], axis=1)
+
     def clear_probabilities(self, images: np.ndarray, probs: np.ndarray) -> np.ndarray:
         """What `clear_reading` is measured on: the mean of the readers' probabilities."""
+        return self._inputs_read(images, probs).mean(axis=1)
+
+    def _inputs_read(self, inputs: np.ndarray, input_probs: np.ndarray) -> np.ndarray:
+        """input_probs as `readings` gives them: the first reader's (N, C) are completed with
+        the second reader's reading of `inputs`."""
+        if input_probs.ndim == 3:
+            return input_probs
         if self.second_reader is None:
-            return probs
-        return (probs + self.second_reader.classify(images)) / 2
+            return input_probs[:, None]
+        return np.stack([input_probs, self.second_reader.classify(inputs)], axis=1)
 
     def faithful(self, inputs: np.ndarray, decoded: np.ndarray,
                  input_probs: np.ndarray | None, max_error: int | None = None) -> np.ndarray:
-        """Per image: does `decoded` show what `inputs` shows? bool (N,). max_error: every
-        decoded pixel is known to lie within it of the input (the residual layer)."""
+        """Per image: does `decoded` show what `inputs` shows? bool (N,). input_probs: the
+        first reader's (N, C), or every reader's (N, readers, C) from `readings`. max_error:
+        every decoded pixel is known to lie within it of the input (the residual layer)."""
         ok = psnr_per_image(inputs, decoded) >= self.psnr_floor_db
         if input_probs is None:
             return ok
+        read = self._inputs_read(inputs, input_probs)
+        first = read[:, 0]
         decoded_probs = self.probabilities(decoded)
-        bounded = max_error is not None and max_error <= BOUNDED_ERROR
-        if bounded:
-            kept = decoded_probs.argmax(axis=1) == input_probs.argmax(axis=1)
+        if max_error is not None and max_error <= BOUNDED_ERROR:
+            kept = decoded_probs.argmax(axis=1) == first.argmax(axis=1)
         else:
-            kept = self.same_class(input_probs, decoded_probs)
-        if self.second_reader is not None:
-            second_in = self.second_reader.classify(inputs)
-            unclear = self.unclear((input_probs + second_in) / 2)
-            if not bounded:
-                kept &= self._second_keeps(input_probs, second_in, decoded)
-        else:
-            unclear = self.unclear(input_probs)
-        return ok & (kept | unclear)
+            kept = self.same_class(first, decoded_probs)
+            if self.second_reader is not None:
+                kept &= self._second_keeps(first, read[:, 1], decoded)
+        return ok & (kept | self.unclear(read.mean(axis=1)))
 
     def _second_keeps(self, input_probs, second_in, decoded) -> np.ndarray:
         """The second reader keeps its reading where it reads the input as the first does
@@ -147,6 +160,7 @@ def checker_for(net: Model) -> Checker | None:
 
 
 def _reader(net: Model, name: str | None) -> Model | None:
+    """The installed classifier a card names, None for none, or NicModelError."""
     if not name:
         return None
     if name not in installed_models():
