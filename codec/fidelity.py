@@ -10,10 +10,12 @@ model's card (`fidelity`):
 * meaning: the domain's classifier (digits, clothing) must read the decoded image as the class it
   reads the input as, its probabilities moving by at most `class_shift` (total variation); a
   residual file within BOUNDED_ERROR grey levels of the input need only keep the top class.
-  Where the card names a `second_reader` (digits: a classifier built and trained unlike the
-  first) that reads the input as the first does, it must keep its reading too, within
-  SECOND_SHIFT: one reader forgives a blurred digit that another takes for a different one.
-  An input read less surely than `clear_reading` (the top of the readers' mean probabilities)
+  Each of the card's `other_readers` (digits: `digits-lenet`, built and trained unlike the
+  first; `digits-plain`, trained on MNIST alone) that reads the input as the first does must
+  keep its reading too, within SECOND_SHIFT: one reader forgives a blurred digit, or a blob
+  redrawn in MNIST's hand, that another takes for a different one.
+  An input read less surely than `clear_reading` (the top of the mean probabilities of the
+  first `clear_readers` readers, those trained on real-world digits too)
   leaves the meaning check nothing to hold on to: a 1 that could be a 4 may come back as the
   4 while the reading barely moves. Its file is held only to the pixel floor, and the user is
   told;
@@ -49,9 +51,9 @@ CLASS_SHIFT = 0.04
 # max error 4 (600 bytes); with it, on the real-world validation set, 0.5 byte less per image
 # and no more silent changes (tools/realworld_digits.py eval, seed 2; the same on seed 1).
 BOUNDED_ERROR = 16
-# How far (total variation) the second reader's reading may move. Chosen on the larger real-world
-# set (tools/realworld_digits.py make --count 2100 --seed 3): 0.1 kept as many digits as 0.04
-# for 0.6 byte less per image.
+# How far (total variation) each other reader's reading may move. Chosen on the larger real-world
+# set (tools/realworld_digits.py make --count 2100 --seed 3) for the second reader: 0.1 kept as
+# many digits as 0.04 for 0.6 byte less per image.
 SECOND_SHIFT = 0.1
 
 
@@ -74,7 +76,12 @@ class Checker:
     class_shift: float
     classifier: Model | None
     clear_reading: float = 0.0  # inputs read less surely than this are not checked for meaning
-    second_reader: Model | None = None
+    other_readers: tuple[Model, ...] = ()
+    clear_readers: int = 0  # how many readers, from the first, measure clarity (0: all)
+
+    @property
+    def second_reader(self) -> Model | None:
+        return self.other_readers[0] if self.other_readers else None
 
     def probabilities(self, images: np.ndarray) -> np.ndarray | None:
         """Class probabilities (N, C) of model images, or None for a model without classes."""
@@ -85,22 +92,26 @@ class Checker:
         without classes: what `faithful` takes, computed once per encode rather than once per
         rung and candidate."""
         probs = self.probabilities(images)
-        if probs is None or self.second_reader is None:
-            return None if probs is None else probs[:, None]
-        return np.stack([probs, self.second_reader.classify(images)], axis=1)
+        if probs is None:
+            return None
+        return np.stack([probs] + [r.classify(images) for r in self.other_readers], axis=1)
 
     def clear_probabilities(self, images: np.ndarray, probs: np.ndarray) -> np.ndarray:
-        """What `clear_reading` is measured on: the mean of the readers' probabilities."""
-        return self._inputs_read(images, probs).mean(axis=1)
+        """What `clear_reading` is measured on (see `clarity`)."""
+        return self.clarity(self._inputs_read(images, probs))
+
+    def clarity(self, read: np.ndarray) -> np.ndarray:
+        """(N, readers, C) readings -> (N, C): the mean of the readers that judge how surely
+        an input is read. A reader of MNIST alone reads many a typeset digit unsurely; it
+        checks that its reading is kept, but does not call the input unclear."""
+        return read[:, : self.clear_readers or None].mean(axis=1)
 
     def _inputs_read(self, inputs: np.ndarray, input_probs: np.ndarray) -> np.ndarray:
         """input_probs as `readings` gives them: the first reader's (N, C) are completed with
-        the second reader's reading of `inputs`."""
+        the other readers' readings of `inputs`."""
         if input_probs.ndim == 3:
             return input_probs
-        if self.second_reader is None:
-            return input_probs[:, None]
-        return np.stack([input_probs, self.second_reader.classify(inputs)], axis=1)
+        return np.stack([input_probs] + [r.classify(inputs) for r in self.other_readers], axis=1)
 
     def faithful(self, inputs: np.ndarray, decoded: np.ndarray,
                  input_probs: np.ndarray | None, max_error: int | None = None) -> np.ndarray:
@@ -117,14 +128,15 @@ class Checker:
             kept = decoded_probs.argmax(axis=1) == first.argmax(axis=1)
         else:
             kept = self.same_class(first, decoded_probs)
-            if self.second_reader is not None:
-                kept &= self._second_keeps(first, read[:, 1], decoded)
-        return ok & (kept | self.unclear(read.mean(axis=1)))
+            for k, reader in enumerate(self.other_readers, start=1):
+                kept &= self._other_keeps(reader, first, read[:, k], decoded)
+        return ok & (kept | self.unclear(self.clarity(read)))
 
-    def _second_keeps(self, input_probs, second_in, decoded) -> np.ndarray:
-        """The second reader keeps its reading where it reads the input as the first does
+    @staticmethod
+    def _other_keeps(reader, input_probs, second_in, decoded) -> np.ndarray:
+        """Another reader keeps its reading where it reads the input as the first does
         (where they differ, the first reader's check stands alone)."""
-        second_out = self.second_reader.classify(decoded)
+        second_out = reader.classify(decoded)
         agree = second_in.argmax(axis=1) == input_probs.argmax(axis=1)
         same_top = second_out.argmax(axis=1) == second_in.argmax(axis=1)
         shift = 0.5 * np.abs(second_out - second_in).sum(axis=1)
@@ -153,10 +165,20 @@ def checker_for(net: Model) -> Checker | None:
     settings = net.card.get("fidelity")
     if not settings:
         return None
-    readers = [_reader(net, settings.get(key)) for key in ("classifier", "second_reader")]
     return Checker(net, settings["psnr_floor_db"], settings["domain_psnr_db"],
-                   settings["class_shift"], readers[0], settings.get("clear_reading", 0.0),
-                   readers[1])
+                   settings["class_shift"], _reader(net, settings.get("classifier")),
+                   settings.get("clear_reading", 0.0),
+                   tuple(_reader(net, name) for name in other_reader_names(settings)),
+                   settings.get("clear_readers", 0))
+
+
+def other_reader_names(settings: dict) -> list[str]:
+    """The readers a card's fidelity settings name besides the classifier: `other_readers`,
+    or, in cards from before there could be more than one, `second_reader`."""
+    names = settings.get("other_readers")
+    if names is None:
+        names = [settings["second_reader"]] if settings.get("second_reader") else []
+    return list(names)
 
 
 def _reader(net: Model, name: str | None) -> Model | None:
@@ -170,7 +192,8 @@ def _reader(net: Model, name: str | None) -> Model | None:
 
 
 def calibrate(net: Model, images: np.ndarray, decoded: np.ndarray, classifier: str | None,
-              class_shift: float = CLASS_SHIFT, second_reader: str | None = None) -> dict:
+              class_shift: float = CLASS_SHIFT, other_readers: list[str] | tuple = (),
+              clear_readers: int = 0) -> dict:
     """Fidelity settings for a card, from validation images and their default-level decodes."""
     psnr = psnr_per_image(images, decoded)
     floor = float(np.quantile(psnr, FLOOR_QUANTILE))
@@ -183,14 +206,16 @@ def calibrate(net: Model, images: np.ndarray, decoded: np.ndarray, classifier: s
         "measured_on": f"{len(images)} validation images at the default level",
     }
     if classifier:
-        second = load_model(second_reader) if second_reader else None
         checker = Checker(net, floor, floor - 3.0, class_shift, load_model(classifier),
-                          second_reader=second)
+                          other_readers=tuple(load_model(name) for name in other_readers),
+                          clear_readers=clear_readers)
         input_probs = checker.probabilities(images)
         same = checker.same_class(input_probs, checker.probabilities(decoded))
         settings["class_kept_share"] = round(float(same.mean()), 4)
-        if second_reader:
-            settings["second_reader"] = second_reader
+        if other_readers:
+            settings["other_readers"] = list(other_readers)
+        if clear_readers:
+            settings["clear_readers"] = clear_readers
         # As sure as all but 1 in 200 validation images: the warning it brings stays rare.
         clear = checker.clear_probabilities(images, input_probs).max(axis=1)
         settings["clear_reading"] = round(float(np.quantile(clear, FLOOR_QUANTILE)), 3)

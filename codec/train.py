@@ -285,7 +285,8 @@ BOX_SIDES = {"mnist": 20, "fashion": 28}
 
 
 def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float | None = None,
-                       refines: str | None = None, second_reader: str | None = None) -> dict:
+                       refines: str | None = None, other_readers: list[str] | tuple = (),
+                       clear_readers: int = 0) -> dict:
     """Measure the fidelity check's floors on the validation split (never the test set) and
     write them into the card of the compression model in `out` (see codec/fidelity.py).
     refines: the model whose auto ladder this one continues (codec/escalate.py finer_model)."""
@@ -305,7 +306,7 @@ def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float | N
         decoded = np.stack(decode_batch(encode_batch(x_val, model=card["name"])))
         card["fidelity"] = calibrate(load_model(card["name"]), x_val, decoded, classifier,
                                      CLASS_SHIFT if class_shift is None else class_shift,
-                                     second_reader)
+                                     other_readers, clear_readers)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
 

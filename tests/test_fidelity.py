@@ -17,7 +17,7 @@ import codec
 from codec.api import encode_detailed
 from codec.cli import app
 from codec.errors import NicFidelityError, NicFidelityWarning
-from codec.fidelity import checker_for
+from codec.fidelity import SECOND_SHIFT, checker_for, other_reader_names
 from codec.metrics import psnr
 from codec.normalise import normalise
 from codec.runtime import load_model
@@ -156,6 +156,36 @@ def test_the_second_reader_must_keep_its_reading_too(mnist_test):
     assert not checker.faithful(images[caught], decoded[caught], first_in[caught]).any()
 
 
+def test_a_reader_of_mnist_alone_must_keep_its_reading_too(mnist_test):
+    """The third reader learned MNIST's digits alone, as many a user's classifier has: where it
+    reads the input as the first reader does, a decoded digit it reads otherwise fails, even
+    when both readers trained on typeset and blown-up digits forgive it."""
+    checker = checker_for(load_model("mnist"))
+    names = [reader.name for reader in checker.other_readers]
+    assert names == ["digits-lenet", "digits-plain"] and checker.clear_readers == 2
+    assert load_model("digits-plain").card["added_training_digits"] == {}
+    net, images = checker.net, mnist_test[:400]
+    table = net.tables[1]
+    decoded = net.decode_latents(table.dequantize(table.quantize(net.encode_latents(images))))
+    read_in, read_out = checker.readings(images), checker.readings(decoded)
+    clear = ~checker.unclear(checker.clarity(read_in))
+    tops_in, tops_out = read_in.argmax(2), read_out.argmax(2)
+    shifts = 0.5 * np.abs(read_out - read_in).sum(axis=2)
+    keeps = (tops_out == tops_in) & (shifts <= SECOND_SHIFT)
+    first_two_keep = checker.same_class(read_in[:, 0], read_out[:, 0]) & keeps[:, 1]
+    third_loses = (tops_in[:, 2] == tops_in[:, 0]) & ~keeps[:, 2]
+    caught = clear & first_two_keep & third_loses
+    assert caught.any()
+    assert not checker.faithful(images[caught], decoded[caught], read_in[caught]).any()
+
+
+def test_cards_that_name_one_second_reader_still_load():
+    """Cards written before a model could have more than two readers name `second_reader`."""
+    assert other_reader_names({"second_reader": "digits-lenet"}) == ["digits-lenet"]
+    assert other_reader_names({"second_reader": None}) == []
+    assert other_reader_names({"other_readers": ["a", "b"]}) == ["a", "b"]
+
+
 def test_a_file_within_16_levels_of_the_input_need_only_keep_the_top_reading(mnist_test):
     """The residual layer cannot redraw a digit as another: within +-16 grey levels the check
     asks only that the classifier's top reading stays, not that the whole reading barely moves
@@ -225,10 +255,15 @@ def test_mnist_default_stays_small_and_rarely_warns(mnist_test):
     assert psnr(images, decoded) >= 19.5
     assert sum(bool(r.warnings) for r in results) <= 4  # at most 1 %
     quiet = np.array([not r.warnings for r in results])
-    for name in ("digits", "digits-lenet"):  # whichever model auto chose, both readers agree
-        reader = load_model(name)  # that every digit coded without a warning stays itself
-        same = reader.classify(decoded).argmax(1) == reader.classify(images).argmax(1)
-        assert same[quiet].all()
+    settings = load_model("mnist").card["fidelity"]
+    first = load_model(settings["classifier"]).classify(images).argmax(1)
+    for name in [settings["classifier"], *other_reader_names(settings)]:
+        # Whichever model auto chose, every digit coded without a warning stays itself for
+        # every reader that reads it as the first reader does.
+        reader = load_model(name)
+        before = reader.classify(images).argmax(1)
+        same = reader.classify(decoded).argmax(1) == before
+        assert same[quiet & (before == first)].all()
 
 
 def test_a_digit_the_classifier_cannot_read_surely_is_coded_with_a_warning(mnist_test):

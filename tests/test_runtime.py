@@ -1,11 +1,13 @@
 """The fast runtime (LiteRT) against the Keras originals, and the weights' fingerprints."""
 
+import json
 import shutil
 
 import numpy as np
 import pytest
 
 import codec
+from codec.fidelity import other_reader_names
 from codec.runtime import forget_models, load_model, to_uint8, training_file, weights_root
 
 
@@ -31,7 +33,8 @@ def test_litert_decoder_matches_keras_within_one_grey_level(mnist_test):
 def test_tampered_weights_are_refused(tmp_path, monkeypatch, fresh_models, mnist_test):
     copy = tmp_path / "mnist"
     shutil.copytree(weights_root() / "mnist", copy)
-    for reader in ("digits", "digits-lenet"):  # its fidelity classifiers
+    settings = json.loads((copy / "card.json").read_text())["fidelity"]
+    for reader in [settings["classifier"], *other_reader_names(settings)]:  # its readers
         shutil.copytree(weights_root() / reader, tmp_path / reader)
     monkeypatch.setenv("NIC_WEIGHTS", str(tmp_path))
     encoded = codec.encode(mnist_test[0])

@@ -58,6 +58,21 @@ def test_a_decoder_of_other_widths_learns_on_the_fixed_encoder(tmp_path, monkeyp
     assert payloads[0] == payloads[1]
 
 
+@pytest.mark.usefixtures("mnist_test")
+def test_a_reader_of_mnist_alone_adds_no_digits(tmp_path):
+    """--no-real-world-digits: the third reader learns MNIST's training digits and no others."""
+    pytest.importorskip("tensorflow")
+    out = tmp_path / "plain"
+    result = CliRunner().invoke(app, [
+        "train", "--task", "classify", "--dataset", "mnist", "--limit", "600", "--epochs", "1",
+        "--blurred-share", "0", "--no-real-world-digits", "--name", "plain",
+        "--model-id", "251", "--out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    card = json.loads((out / "card.json").read_text())
+    assert card["added_training_digits"] == {} and card["train_images"] == 480
+
+
 def test_decoder_widths_are_checked():
     result = CliRunner().invoke(app, ["train", "--dataset", "mnist", "--decoder-widths", "32"])
     assert result.exit_code == 2 and "two channel counts" in result.output
@@ -77,6 +92,8 @@ def test_the_second_reader_trains_as_its_card_says(tmp_path, monkeypatch, fresh_
     assert result.exit_code == 0, result.output
     card = json.loads((out / "card.json").read_text())
     assert card["architecture"].startswith("LeNet-style") and card["blurred_share"] == 0
+    assert set(card["added_training_digits"]) == {"typeset", "printed", "low_resolution",
+                                                  "generator"}
     monkeypatch.setenv("NIC_WEIGHTS", str(tmp_path))
     from codec.runtime import load_model
 

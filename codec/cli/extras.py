@@ -129,12 +129,18 @@ def train(
     architecture: Annotated[ReaderArchitecture, typer.Option(
         help="With --task classify: small (the first reader) or lenet (a second reader built "
         "unlike it).")] = ReaderArchitecture.small,
+    real_world_digits: Annotated[bool, typer.Option(
+        help="With --task classify --dataset mnist: add typeset, printed and blown-up digits "
+        "to MNIST's (--no-real-world-digits: MNIST's alone).")] = True,
     blurred_share: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="With --task classify: the share of each batch shown "
         "blurred, as decoded images are.")] = 1 / 3,
-    second_reader: Annotated[Optional[str], typer.Option(
-        help="With --fidelity-only: a second installed classifier that must also keep its "
-        "reading of the decoded image.")] = None,
+    other_readers: Annotated[Optional[str], typer.Option(
+        help="With --fidelity-only: installed classifiers, comma-separated, that must also "
+        "keep their reading of the decoded image (each built or trained unlike the first).")] = None,
+    clear_readers: Annotated[int, typer.Option(
+        min=0, help="With --fidelity-only: how many readers, the classifier first, judge how "
+        "surely an input is read (0: all); the rest only check that their reading is kept.")] = 0,
     residual_only: Annotated[bool, typer.Option(
         help="Keep the trained model in OUT; fit only the guided lossless coder's tables "
         "(training split) into its residual.npz and card.")] = False,
@@ -166,7 +172,8 @@ def train(
     if fidelity_only:
         from ..train import calibrate_fidelity
 
-        card = calibrate_fidelity(out, classifier, class_shift, refines, second_reader)
+        card = calibrate_fidelity(out, classifier, class_shift, refines,
+                                  [n for n in (other_readers or "").split(",") if n], clear_readers)
         typer.echo(f"wrote the fidelity floors of {out}: {json.dumps(card['fidelity'])}")
         return
     if tables_only:
@@ -193,7 +200,8 @@ def train(
 
         card = train_classifier(dataset, out, model_id=model_id, name=name, epochs=epochs,
                                 seed=seed, limit=limit, verbose=1 if sys.stdout.isatty() else 2,
-                                architecture=architecture.value, blurred_share=blurred_share)
+                                architecture=architecture.value, blurred_share=blurred_share,
+                                real_world=real_world_digits)
         typer.echo(f"wrote {out}: {card['epochs_run']} epochs, test accuracy {card['test_accuracy']:.4f}")
         return
     card = run_training(
