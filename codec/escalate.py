@@ -66,10 +66,7 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
             in_domain = checker.in_domain(images, decoded)
         ok = checker.faithful(images[pending], decoded, _rows(input_probs, pending))
         if quality == start and not level and not ok.all():
-            found = _nearby_latents(net, checker, table, images[pending[~ok]],
-                                    _rows(input_probs, pending[~ok]), symbols[~ok])
-            symbols[~ok] = found
-            ok[~ok] = found[:, 0] >= 0
+            _search(net, checker, table, images, input_probs, pending, symbols, ok)
         for i, row, passed, image in zip(pending, symbols, ok, decoded):
             if passed or level:
                 results[i] = _latent_file(net, table, quality, row, geometries[i], header,
@@ -103,6 +100,16 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
 # image closest to the input (PSNR), until a candidate passes. Three rounds find most of what
 # more would (measured on MNIST validation digits); each is one decoder run of 1 + 2 D candidates.
 SEARCH_ROUNDS = 3
+
+
+def _search(net, checker: Checker, table, images, input_probs, pending, symbols, ok) -> None:
+    """Where `ok` (per pending image) fails, search nearby latents; updates `symbols` and
+    `ok` in place with what passes."""
+    failed = pending[~ok]
+    found = _nearby_latents(net, checker, table, images[failed], _rows(input_probs, failed),
+                            symbols[~ok])
+    symbols[~ok] = found
+    ok[~ok] = found[:, 0] >= 0
 
 
 def _nearby_latents(net, checker: Checker, table, images: np.ndarray, input_probs,
@@ -205,10 +212,7 @@ def _escalate_finer(net, checker, images, geometries, input_probs, pending, resu
         decoded = finer.decode_latents(table.dequantize(symbols))
         ok = checker.faithful(images[pending], decoded, _rows(input_probs, pending))
         if quality == first and not ok.all():  # a nearby latent, not a 100-byte residual
-            found = _nearby_latents(finer, checker, table, images[pending[~ok]],
-                                    _rows(input_probs, pending[~ok]), symbols[~ok])
-            symbols[~ok] = found
-            ok[~ok] = found[:, 0] >= 0
+            _search(finer, checker, table, images, input_probs, pending, symbols, ok)
         for i, row in zip(pending[ok], symbols[ok]):
             results[i] = _latent_file(finer, table, quality, row, geometries[i], header,
                                       escalated=True)
