@@ -552,7 +552,7 @@ def _default_keeps_its_reading(default: Model, prepared: list, keeps: np.ndarray
     if checker.classifier is None:
         return np.zeros(len(rows), dtype=bool)
     readings = checker.readings(np.stack([prepared[i][0] for i in rows]))
-    return ~keeps.any(axis=0) & ~checker.unclear(checker.clarity(readings))
+    return ~keeps.any(axis=0) & ~checker.unclear(readings)
 
 
 def _keeps_every_reading(candidates: list, prepared: list, decoded: list,

@@ -83,7 +83,7 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
         _escalate_residual(net, checker, images, geometries, latents, input_probs, pending,
                            results, header)
     reading = None if input_probs is None else checker.clarity(input_probs)
-    unclear = checker.unclear(reading)
+    unclear, contested = checker.unclear(input_probs), checker.contested(input_probs)
     for i, geometry in enumerate(geometries):
         if _thumbnail(geometry):
             results[i].warnings.append(_not_an_object(geometry))
@@ -93,6 +93,8 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
             results[i].warnings.append(_likeness_only(net, geometry))
         elif unclear is not None and unclear[i] and results[i].max_error != 0:
             results[i].warnings.append(_unclear(checker, reading[i]))
+        elif contested is not None and contested[i] and results[i].max_error != 0:
+            results[i].warnings.append(_contested(checker, checker.least_sure(input_probs[i])))
     return results
 
 
@@ -284,6 +286,17 @@ def _unclear(checker: Checker, input_probs: np.ndarray) -> str:
     return (f"nic cannot tell which {noun} this is ({names[first]!r} {input_probs[first]:.0%}, "
             f"{names[second]!r} {input_probs[second]:.0%}), so it cannot check that the file "
             "shows the same one; --lossless keeps every pixel")
+
+
+def _contested(checker: Checker, reading: np.ndarray) -> str:
+    """One line on an input that one of nic's readers reads barely: the file passed every
+    reader, but another may see another class in it."""
+    names = checker.classifier.card["classes"]
+    top = int(np.argmax(reading))
+    noun = checker.net.card.get("subject", "a class").split(" ", 1)[-1]
+    return (f"nic's readers disagree about this {noun} (one reads {names[top]!r} at only "
+            f"{reading[top]:.0%}): the file keeps what they read, but other eyes may see "
+            f"another {noun}; --lossless keeps every pixel")
 
 
 def _not_an_object(geometry) -> str:
