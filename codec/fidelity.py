@@ -100,8 +100,11 @@ class Checker:
         without classes: what `faithful` takes, computed once per encode rather than once per
         rung and candidate."""
         probs = self.probabilities(images)
-        if probs is None:
-            return None
+        return None if probs is None else self._with_others(probs, images)
+
+    def _with_others(self, probs: np.ndarray, images: np.ndarray) -> np.ndarray:
+        """The first reader's (N, C) with every other reader's reading of `images` after it:
+        (N, readers, C)."""
         return np.stack([probs] + [r.classify(images) for r in self.other_readers], axis=1)
 
     def clear_probabilities(self, images: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -112,14 +115,17 @@ class Checker:
         """(N, readers, C) readings -> (N, C): the mean of the readers that judge how surely
         an input is read. A reader of MNIST alone reads many a typeset digit unsurely; it
         checks that its reading is kept, but does not call the input unclear."""
-        return read[:, : self.clear_readers or None].mean(axis=1)
+        return self.clarity_readers(read).mean(axis=1)
+
+    def clarity_readers(self, read: np.ndarray) -> np.ndarray:
+        """(N, readers, C) or (N, C) readings -> (N, clarity readers, C)."""
+        read = read[:, None] if read.ndim == 2 else read
+        return read[:, : self.clear_readers or None]
 
     def _inputs_read(self, inputs: np.ndarray, input_probs: np.ndarray) -> np.ndarray:
         """input_probs as `readings` gives them: the first reader's (N, C) are completed with
         the other readers' readings of `inputs`."""
-        if input_probs.ndim == 3:
-            return input_probs
-        return np.stack([input_probs] + [r.classify(inputs) for r in self.other_readers], axis=1)
+        return input_probs if input_probs.ndim == 3 else self._with_others(input_probs, inputs)
 
     def faithful(self, inputs: np.ndarray, decoded: np.ndarray,
                  input_probs: np.ndarray | None, max_error: int | None = None) -> np.ndarray:
@@ -151,13 +157,13 @@ class Checker:
         return ok
 
     @staticmethod
-    def _other_keeps(reader, input_probs, second_in, decoded) -> np.ndarray:
+    def _other_keeps(reader, input_probs, reader_in, decoded) -> np.ndarray:
         """Another reader keeps its reading where it reads the input as the first does
         (where they differ, the first reader's check stands alone)."""
-        second_out = reader.classify(decoded)
-        agree = second_in.argmax(axis=1) == input_probs.argmax(axis=1)
-        same_top = second_out.argmax(axis=1) == second_in.argmax(axis=1)
-        shift = 0.5 * np.abs(second_out - second_in).sum(axis=1)
+        reader_out = reader.classify(decoded)
+        agree = reader_in.argmax(axis=1) == input_probs.argmax(axis=1)
+        same_top = reader_out.argmax(axis=1) == reader_in.argmax(axis=1)
+        shift = 0.5 * np.abs(reader_out - reader_in).sum(axis=1)
         return ~agree | (same_top & (shift <= SECOND_SHIFT))
 
     def same_class(self, input_probs: np.ndarray, decoded_probs: np.ndarray) -> np.ndarray:
@@ -172,10 +178,7 @@ class Checker:
         """Per image: do the readers read the input too unsurely to check its meaning? read:
         the inputs' readings (N, readers, C) as `readings` gives them, or one reading (N, C).
         Unsure is the clarity readers' mean under `clear_reading`."""
-        if read is None:
-            return None
-        read = read[:, None] if read.ndim == 2 else read
-        return self.clarity(read).max(axis=1) < self.clear_reading
+        return None if read is None else self.clarity(read).max(axis=1) < self.clear_reading
 
     def contested(self, read: np.ndarray | None) -> np.ndarray | None:
         """Per image: is the input clear on the whole, but read by one clarity reader less
@@ -184,14 +187,13 @@ class Checker:
         may show another digit to other eyes. read: as for `unclear`."""
         if read is None:
             return None
-        read = read[:, None] if read.ndim == 2 else read
-        least = read[:, : self.clear_readers or None].max(axis=2).min(axis=1)
+        least = self.clarity_readers(read).max(axis=2).min(axis=1)
         return ~self.unclear(read) & (least < self.least_reading)
 
     def least_sure(self, read: np.ndarray) -> np.ndarray:
         """One input's readings (readers, C) -> the reading (C) of the least sure clarity
         reader: what a contested input's warning shows."""
-        counted = read[: self.clear_readers or None]
+        counted = self.clarity_readers(read[None])[0]
         return counted[counted.max(axis=1).argmin()]
 
     def in_domain(self, inputs: np.ndarray, decoded_default: np.ndarray) -> np.ndarray:
@@ -248,7 +250,8 @@ def calibrate(net: Model, images: np.ndarray, decoded: np.ndarray, classifier: s
         checker = Checker(net, floor, floor - 3.0, class_shift, load_model(classifier),
                           other_readers=tuple(load_model(name) for name in other_readers),
                           clear_readers=clear_readers)
-        input_probs = checker.probabilities(images)
+        read = checker.readings(images)  # every reader, once
+        input_probs = read[:, 0]
         same = checker.same_class(input_probs, checker.probabilities(decoded))
         settings["class_kept_share"] = round(float(same.mean()), 4)
         if other_readers:
@@ -256,11 +259,10 @@ def calibrate(net: Model, images: np.ndarray, decoded: np.ndarray, classifier: s
         if clear_readers:
             settings["clear_readers"] = clear_readers
         # As sure as all but 1 in 200 validation images: the warning it brings stays rare.
-        clear = checker.clear_probabilities(images, input_probs).max(axis=1)
+        clear = checker.clarity(read).max(axis=1)
         settings["clear_reading"] = round(float(np.quantile(clear, FLOOR_QUANTILE)), 3)
         if clear_readers > 1:
-            read = checker.readings(images)[:, :clear_readers]
-            least = read.max(axis=2).min(axis=1)
+            least = checker.clarity_readers(read).max(axis=2).min(axis=1)
             settings["least_reading"] = round(float(np.quantile(least, LEAST_QUANTILE)), 3)
     settings["escalated_share"] = round(float(np.mean(psnr < floor)), 4)
     return settings
