@@ -93,7 +93,8 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
             results[i].warnings.append(_likeness_only(net, geometry))
         elif unclear is not None and unclear[i] and results[i].max_error != 0:
             results[i].warnings.append(_unclear(checker, reading[i]))
-        elif contested is not None and contested[i] and results[i].max_error != 0:
+        elif (contested is not None and contested[i] and results[i].max_error != 0
+              and not results[i].warnings):  # a file that failed the check says so already
             results[i].warnings.append(_contested(checker, checker.least_sure(input_probs[i])))
     return results
 
@@ -283,9 +284,10 @@ def _unclear(checker: Checker, input_probs: np.ndarray) -> str:
     names = checker.classifier.card["classes"]
     first, second = np.argsort(input_probs)[::-1][:2]
     noun = checker.net.card.get("subject", "a class").split(" ", 1)[-1]  # "a digit" -> "digit"
-    return (f"nic cannot tell which {noun} this is ({names[first]!r} {input_probs[first]:.0%}, "
-            f"{names[second]!r} {input_probs[second]:.0%}), so it cannot check that the file "
-            "shows the same one; --lossless keeps every pixel")
+    return (f"nic cannot tell which {noun} this is, or whether it is one at all "
+            f"({names[first]!r} {input_probs[first]:.0%}, {names[second]!r} "
+            f"{input_probs[second]:.0%}), so it cannot check that the file shows the same; "
+            "--lossless keeps every pixel")
 
 
 def _contested(checker: Checker, reading: np.ndarray) -> str:
@@ -295,8 +297,8 @@ def _contested(checker: Checker, reading: np.ndarray) -> str:
     top = int(np.argmax(reading))
     noun = checker.net.card.get("subject", "a class").split(" ", 1)[-1]
     return (f"nic's readers disagree about this {noun} (one reads {names[top]!r} at only "
-            f"{reading[top]:.0%}): the file keeps what they read, but other eyes may see "
-            f"another {noun}; --lossless keeps every pixel")
+            f"{reading[top]:.0%}): the file passed all of them, but other eyes may see "
+            f"another {noun} in what decodes; --lossless keeps every pixel")
 
 
 def _not_an_object(geometry) -> str:

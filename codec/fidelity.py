@@ -11,9 +11,10 @@ model's card (`fidelity`):
   reads the input as, its probabilities moving by at most `class_shift` (total variation); a
   residual file within BOUNDED_ERROR grey levels of the input need only keep the top class.
   Each of the card's `other_readers` (digits: `digits-lenet`, built and trained unlike the
-  first; `digits-plain`, trained on MNIST alone) that reads the input as the first does must
-  keep its reading too, within SECOND_SHIFT: one reader forgives a blurred digit, or a blob
-  redrawn in MNIST's hand, that another takes for a different one.
+  first; `digits-plain`, trained on MNIST alone) must keep its own top class of the input, and
+  where it reads the input as the first does, its reading within SECOND_SHIFT: one reader
+  forgives a blurred digit, or a blob redrawn in MNIST's hand, that another takes for a
+  different one.
   An input read less surely than `clear_reading` (the top of the mean probabilities of the
   first `clear_readers` readers, those trained on real-world digits too)
   leaves the meaning check nothing to hold on to: a 1 that could be a 4 may come back as the
@@ -61,6 +62,9 @@ BOUNDED_ERROR = 16
 # How far (total variation) each other reader's reading may move. Chosen on the larger real-world
 # set (tools/realworld_digits.py make --count 2100 --seed 3) for the second reader: 0.1 kept as
 # many digits as 0.04 for 0.6 byte less per image.
+# Where another reader reads the input otherwise than the first, it still keeps its own top
+# class: on that set 15 silent changes became 14, for 0.2 byte per real-world digit and 0.1 per
+# MNIST digit; the MNIST validation split is unchanged.
 SECOND_SHIFT = 0.1
 
 
@@ -158,13 +162,16 @@ class Checker:
 
     @staticmethod
     def _other_keeps(reader, input_probs, reader_in, decoded) -> np.ndarray:
-        """Another reader keeps its reading where it reads the input as the first does
-        (where they differ, the first reader's check stands alone)."""
+        """Another reader keeps its own reading of the input: the decoded image has the same
+        top class for it, whatever the first reader reads. Where the two read the input alike,
+        the whole reading must also stay close (shift at most SECOND_SHIFT); where they differ,
+        the input is one the readers dispute, and a decoder that settles the dispute for the
+        first reader would show the second another digit."""
         reader_out = reader.classify(decoded)
         agree = reader_in.argmax(axis=1) == input_probs.argmax(axis=1)
         same_top = reader_out.argmax(axis=1) == reader_in.argmax(axis=1)
         shift = 0.5 * np.abs(reader_out - reader_in).sum(axis=1)
-        return ~agree | (same_top & (shift <= SECOND_SHIFT))
+        return same_top & (~agree | (shift <= SECOND_SHIFT))
 
     def same_class(self, input_probs: np.ndarray, decoded_probs: np.ndarray) -> np.ndarray:
         """Same top class, and the whole reading close: the total variation distance between
