@@ -27,12 +27,13 @@ from .images import Geometry, has_colour, prepare, read_sized, restore, to_grey
 from .lossless import (decode_exact_payload, decode_guided, exact_grey, exact_payload,
                        guided_payloads, is_guided, mode_name)
 from .residual import SIZE, pixel_check, residual_payload
+from .routing import (AUTO, choose_models, colour_loses_reading, colour_rows, default_model,
+                      model_input)
 from .runtime import Model, compression_models, installed_models, load_model, load_model_by_id
 
 __all__ = ["QUALITY_LEVELS", "AUTO", "Encoded", "encode", "decode", "encode_batch",
            "encode_detailed", "decode_batch", "inspect", "denoise"]
 
-AUTO = "auto"
 LOSSY_LEVELS = (1, 2, 3, 4, 5, 6, 7, 8)  # 1: smallest files; 8: best latent-only quality
 RESIDUAL_LEVELS = {9: 16, 10: 8, 11: 4, 12: 2, 13: 1, 14: 0}  # quality level -> max_error
 QUALITY_LEVELS = LOSSY_LEVELS + tuple(RESIDUAL_LEVELS)
@@ -177,7 +178,7 @@ def _encode_read(read: list, *, model: str = AUTO, quality: int | str | None = N
         return []
     inputs = [(pixels, notes) for pixels, notes, _ in read]
     if exact is not None:
-        net = load_model(_default_model() if model == AUTO else model)
+        net = load_model(default_model() if model == AUTO else model)
         results = _encode_exact(net, [_exact_pixels(pixels, notes) for pixels, notes in inputs],
                                 exact)
     else:
@@ -213,7 +214,7 @@ def _no_larger_than_lossless(results: list[Encoded], read: list) -> None:
                 continue
     if not rows:
         return
-    net = load_model(_default_model())
+    net = load_model(default_model())
     exact = _encode_exact(net, [image for _, image in rows], 0)
     for (i, _), candidate in zip(rows, exact):
         if len(candidate.data) <= len(results[i].data):  # a tie goes to the exact file
@@ -256,20 +257,6 @@ def _level(quality) -> int:
         levels = ", ".join(map(str, QUALITY_LEVELS))
         raise NicUsageError(f"quality must be auto or one of {levels}, got {quality!r}")
     return int(quality)
-
-
-def _default_model() -> str:
-    """The first installed compression model: what `auto` means without fidelity settings."""
-    names = [n for n in compression_models() if _shipped(installed_models()[n])]
-    if not names:
-        raise NicError("no compression model is installed")
-    return "mnist" if "mnist" in names else names[0]
-
-
-def _shipped(card: dict) -> bool:
-    """auto chooses among the shipped models only, so that its files decode anywhere nic is
-    installed; your own models are used when named."""
-    return card.get("source", "shipped") == "shipped"
 
 
 def _max_error(quality, max_error, lossless) -> int | None:
@@ -348,32 +335,37 @@ def _residual_files(net: Model, greys: list[np.ndarray], max_error: int) -> list
 def _encode_checked(model: str, inputs: list, level: int | None, sizes: list) -> list[Encoded]:
     """Latent files: colour images to the colour model (when named, or for auto when one is
     installed), the rest to the grey models, checked for fidelity."""
-    colour = _colour_rows(model, inputs)
+    colour = colour_rows(model, inputs)
     results = [None] * len(inputs)
-    grey_rows = [i for i in range(len(inputs)) if i not in colour]
-    if grey_rows:
-        coded = _encode_grey(model, [inputs[i] for i in grey_rows], level, [sizes[i] for i in grey_rows])
-        for i, result in zip(grey_rows, coded):
-            results[i] = result
     for net in {id(n): n for n in colour.values()}.values():
         rows = [i for i, n in colour.items() if n is net]
         coded = _colour_files(net, [inputs[i][0] for i in rows], level, [sizes[i] for i in rows])
         for i, result in zip(rows, coded):
             results[i] = result
+    if model == AUTO and colour:
+        _to_grey_where_colour_loses_reading(colour, inputs, sizes, results)
+    grey_rows = [i for i in range(len(inputs)) if i not in colour]
+    if grey_rows:
+        coded = _encode_grey(model, [inputs[i] for i in grey_rows], level, [sizes[i] for i in grey_rows])
+        for i, result in zip(grey_rows, coded):
+            results[i] = result
     return results
 
 
-def _colour_rows(model: str, inputs: list) -> dict[int, Model]:
-    """{index: colour model} of the images the colour model codes."""
-    if model != AUTO:
-        net = load_model(model)
-        return {i: net for i in range(len(inputs))} if net.channels == 3 else {}
-    names = [n for n in compression_models()
-             if installed_models()[n].get("channels", 1) == 3 and _shipped(installed_models()[n])]
-    if not names:
-        return {}
-    net = load_model(names[0])
-    return {i: net for i, (pixels, _) in enumerate(inputs) if has_colour(pixels)}
+def _to_grey_where_colour_loses_reading(colour: dict, inputs: list, sizes: list,
+                                        results: list) -> None:
+    """Hands back to the grey models (dropping them from `colour`) the pictures larger than the
+    colour model's field whose thumbnail loses what a grey model's readers surely read in them
+    (routing.colour_loses_reading): the content matters more than the colour of its paper,
+    and the grey file says the colour is lost."""
+    greys = {i: to_grey(inputs[i][0]) for i in colour if sizes[i] is None}  # not shrunk on reading
+    rows = [i for i, grey in greys.items() if max(grey.shape) > colour[i].input_size]
+    if not rows:  # the colour model keeps a picture no bigger than its field whole, or exactly
+        return
+    decoded = decode_batch([results[i].data for i in rows])
+    lost = colour_loses_reading([greys[i] for i in rows], [to_grey(pixels) for pixels in decoded])
+    for i in np.array(rows)[lost]:
+        del colour[int(i)]
 
 
 def _colour_files(net: Model, images: list, level: int | None, sizes: list) -> list[Encoded]:
@@ -436,7 +428,7 @@ def _encode_grey(model: str, inputs: list, level: int | None, sizes: list) -> li
     """Latent files, checked for fidelity: auto escalates, an explicit level warns."""
     greys = [to_grey(pixels) for pixels, _ in inputs]
     if model == AUTO:
-        nets, model_inputs, known = _choose_models(greys)
+        nets, model_inputs, known = choose_models(greys)
     else:
         nets, model_inputs, known = [load_model(model)] * len(greys), [None] * len(greys), None
     results = [None] * len(greys)
@@ -467,7 +459,7 @@ def _encode_with(net: Model, greys: list, level: int | None, sizes: list,
                     for grey, size in zip(greys, sizes)]
         return _latent_files(net, prepared, level or net.default_quality)
     model_inputs = model_inputs or [None] * len(greys)
-    prepared = [_at_size(made or _model_input(grey, net), size)
+    prepared = [_at_size(made or model_input(grey, net), size)
                 for grey, size, made in zip(greys, sizes, model_inputs)]
     return escalate(net, checker, prepared, level, _header, known)
 
@@ -478,112 +470,6 @@ def _latent_files(net: Model, prepared: list, quality: int) -> list[Encoded]:
     symbols = table.quantize(net.encode_latents(images))
     return [Encoded(pack(_header(net, quality, geometry), encode_symbols(row, table)), net.name,
                     quality) for row, (_, geometry) in zip(symbols, prepared)]
-
-
-def _model_input(grey: np.ndarray, net: Model) -> tuple[np.ndarray, Geometry]:
-    """The model's 28x28 input and the geometry that draws it back (codec/normalise.py). A
-    28x28 image given to a model whose objects fill the field (Fashion-MNIST, box side 28) is
-    taken as it is: its border is the object, not paper, and levelling it would change it."""
-    from .normalise import normalise
-
-    box = net.card.get("box_side", 20)
-    if box >= SIZE and grey.shape == (SIZE, SIZE):
-        return prepare(grey)
-    return normalise(grey, box)
-
-
-# Models whose margins (dB over each one's out-of-domain floor) lie this close are both
-# plausible for an image: a blurred digit the Fashion model happens to reconstruct a little
-# better, a plain bag the digit model draws well. On the first 2,000 MNIST test digits the
-# Fashion model is ahead by at most 1.1 dB, and two of the 11 digits it won came back as another
-# digit; on Fashion-MNIST test items the digit model comes within 3 dB for about 1 %.
-CONTESTED_DB = 3.0
-
-
-def _choose_models(greys: list) -> tuple[list[Model], list, list | None]:
-    """For model=auto: per image, the compression model that reconstructs it best relative to
-    its own out-of-domain floor, so a shoe goes to the Fashion model and a digit to MNIST's.
-    Where two models come close, the one whose default-level file keeps what every candidate's
-    classifier reads in the image wins: each check reads only its own domain, so a digit the
-    Fashion model turns into another digit, or a bag the digit model turns into a shirt, would
-    otherwise pass unnoticed. Returns the model of each image, its (model image, Geometry) for
-    that model and its (latent, default-level decoded image), or None where none were made."""
-    from .escalate import domain_margins
-    from .fidelity import checker_for
-
-    cards = installed_models()
-    candidates = [load_model(name) for name in compression_models()
-                  if cards[name].get("fidelity") and _shipped(cards[name])
-                  and cards[name].get("channels", 1) == 1 and not cards[name].get("refines")]
-    if len(candidates) <= 1:
-        only = candidates[0] if candidates else load_model(_default_model())
-        return [only] * len(greys), [None] * len(greys), None
-    prepared = [[_model_input(grey, net) for grey in greys] for net in candidates]
-    measured = [domain_margins(net, checker_for(net), np.stack([image for image, _ in rows]))
-                for net, rows in zip(candidates, prepared)]
-    margins = np.stack([margin for margin, _, _ in measured])
-    ranked = np.sort(margins, axis=0)
-    contested = np.flatnonzero(ranked[-1] - ranked[-2] < CONTESTED_DB)
-    if len(contested):
-        keeps = _keeps_every_reading(candidates, prepared, [d for _, d, _ in measured], contested)
-        margins[:, contested] += np.where(keeps, 2 * CONTESTED_DB, 0.0)
-        names = [net.name for net in candidates]
-        if _default_model() in names:
-            first = names.index(_default_model())
-            to_default = contested[_default_keeps_its_reading(candidates[first], prepared[first],
-                                                              keeps, contested)]
-            margins[:, to_default] = -np.inf
-            margins[first, to_default] = np.inf
-    chosen = margins.argmax(axis=0)
-    return ([candidates[c] for c in chosen], [prepared[c][i] for i, c in enumerate(chosen)],
-            [(measured[c][2][i], measured[c][1][i]) for i, c in enumerate(chosen)])
-
-
-def _default_keeps_its_reading(default: Model, prepared: list, keeps: np.ndarray,
-                               rows: np.ndarray) -> np.ndarray:
-    """Of contested rows, those no candidate's default-level file keeps every reading of, and
-    that the default model's classifier reads clearly: the default model codes them, and its
-    auto ladder then keeps that reading (an MNIST 1 that the Fashion model draws 0.9 dB better
-    came back as a blob read as an 8, checked only against the clothing reading). prepared:
-    the default model's (model image, Geometry) of every image."""
-    from .fidelity import checker_for
-
-    checker = checker_for(default)
-    if checker.classifier is None:
-        return np.zeros(len(rows), dtype=bool)
-    readings = checker.readings(np.stack([prepared[i][0] for i in rows]))
-    return ~keeps.any(axis=0) & ~checker.unclear(readings)
-
-
-def _keeps_every_reading(candidates: list, prepared: list, decoded: list,
-                         rows: np.ndarray) -> np.ndarray:
-    """(models, len(rows)) bool: does each model's default-level decode of each image, drawn
-    back at the image's size, read as the same class as the image under every candidate's
-    classifier (each preparing both as its model does)?"""
-    from .fidelity import checker_for
-
-    keeps = np.ones((len(candidates), len(rows)), dtype=bool)
-    for reader, reader_inputs in zip(candidates, prepared):
-        checker = checker_for(reader)
-        if checker.classifier is None:
-            continue
-        before = checker.probabilities(np.stack([reader_inputs[i][0] for i in rows]))
-        for m, (model_inputs, images) in enumerate(zip(prepared, decoded)):
-            drawn = [restore(images[i], model_inputs[i][1]) for i in rows]
-            after = checker.probabilities(np.stack([
-                _as_read(d, reader_inputs[i][1], reader) for d, i in zip(drawn, rows)]))
-            keeps[m] &= after.argmax(axis=1) == before.argmax(axis=1)
-    return keeps
-
-
-def _as_read(drawn: np.ndarray, input_geometry: Geometry, reader: Model) -> np.ndarray:
-    """A decoded image as `reader` reads it, prepared as the input was: an input the reader took
-    as it is (a 28x28 image, nothing to normalise) is compared with the decoded pixels as they
-    are, not with a re-normalised copy (which would tidy a blob into the digit it should show)."""
-    if drawn.shape == (SIZE, SIZE) and input_geometry.placement is None \
-            and input_geometry.levels is None:
-        return 255 - drawn if input_geometry.inverted else drawn
-    return _model_input(drawn, reader)[0]
 
 
 def filter_model(model: str) -> Model:

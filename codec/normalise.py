@@ -23,7 +23,7 @@ from PIL import Image, ImageFilter
 from .images import MODEL_SIZE, Geometry, _round, prepare, restore
 from .format import LEVEL_STEP
 
-__all__ = ["BOX_SIDE", "normalise"]
+__all__ = ["BOX_SIDE", "normalise", "place_like"]
 
 BOX_SIDE = 20  # MNIST: the bounding box's longer side, inside the 28x28 field
 _WORK_SIDE = 112  # resolution at which the box and centre of mass are measured
@@ -63,6 +63,19 @@ def normalise(grey: np.ndarray, box_side: int = BOX_SIDE) -> tuple[np.ndarray, G
     if placement is not None and _correlation(grey, restore(model, geometry)) < _RESEMBLANCE:
         return model_fallback, fallback
     return model, geometry
+
+
+def place_like(grey: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Another grey image of the input's size (a decoded file) seen through the input's
+    Geometry: the 28x28 field that the input's placement and paper and ink levels make of it,
+    nothing measured anew. A faint smudge stays a faint smudge, where normalising it would
+    stretch its contrast and box it into a digit. Needs a placement."""
+    if geometry.levels is not None:
+        paper, ink = geometry.levels
+        field = (grey.astype(np.float32) - paper) * np.float32(255.0 / (ink - paper))
+    else:
+        field = (255 - grey if geometry.inverted else grey).astype(np.float32)
+    return _render(np.clip(field, 0, 255), geometry.placement)
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:

@@ -4,10 +4,12 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 import codec
 from codec.data import load_dataset
+from codec.normalise import normalise
+from codec.runtime import load_model
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +93,37 @@ def test_the_colour_model_keeps_cifar_images_recognisable(cifar_test):
     decoded = np.stack(codec.decode_batch(codec.encode_batch(cifar_test)))
     assert decoded.shape == cifar_test.shape
     assert _psnr(cifar_test, decoded) > 18
+
+
+def _typeset_in_colour(digit: str, ink: tuple, paper: tuple, size: int = 100) -> np.ndarray:
+    """A digit in Pillow's own font, in colour on coloured paper."""
+    image = Image.new("RGB", (size, size), paper)
+    font = ImageFont.load_default(size=int(size * 0.7))
+    ImageDraw.Draw(image).text((size / 2, size / 2), digit, fill=ink, font=font, anchor="mm")
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("digit, ink, paper", [("3", (200, 30, 30), (250, 240, 170)),
+                                               ("7", (20, 40, 160), (235, 235, 250))])
+def test_a_digit_typeset_in_colour_keeps_its_digit_and_says_its_colour_is_lost(digit, ink, paper):
+    """The colour model's 32x32 thumbnail drew these as a smudge and a dot; the digit model,
+    whose three readers read them surely, keeps the digit and says what it drops."""
+    with pytest.warns(codec.errors.NicFidelityWarning, match="colour is lost"):
+        data = codec.encode(_typeset_in_colour(digit, ink, paper))
+    assert codec.inspect(data)["model"].startswith("mnist") and len(data) < 40
+    decoded = codec.decode(data)
+    assert decoded.shape == (100, 100)
+    reader = load_model("digits")
+    assert int(reader.classify(normalise(decoded)[0][None])[0].argmax()) == int(digit)
+
+
+def test_enlarged_colour_photos_stay_with_the_colour_model(cifar_test):
+    """A photo is no digit however surely one reader guesses: it keeps its colour thumbnail."""
+    enlarged = [np.asarray(Image.fromarray(image).resize((96, 96), Image.Resampling.BICUBIC))
+                for image in cifar_test]
+    with pytest.warns(codec.errors.NicFidelityWarning, match="colour thumbnail"):
+        files = codec.encode_batch(enlarged)
+    assert {codec.inspect(data)["model"] for data in files} == {"cifar"}
 
 
 def test_a_colour_image_through_pillow_is_colour(tmp_path, cifar_test):
