@@ -27,9 +27,9 @@ from .images import Geometry, has_colour, prepare, read_sized, restore, to_grey
 from .lossless import (decode_exact_payload, decode_guided, exact_grey, exact_payload,
                        guided_payloads, is_guided, mode_name)
 from .residual import SIZE, pixel_check, residual_payload
-from .routing import (AUTO, choose_models, colour_loses_reading, colour_rows, default_model,
-                      model_input)
-from .runtime import Model, compression_models, installed_models, load_model, load_model_by_id
+from .routing import (AUTO, choose_models, colour_rows, default_model,
+                      digits_the_colour_model_loses, model_input)
+from .runtime import Model, installed_models, load_model, load_model_by_id
 
 __all__ = ["QUALITY_LEVELS", "AUTO", "Encoded", "encode", "decode", "encode_batch",
            "encode_detailed", "decode_batch", "inspect", "denoise"]
@@ -334,7 +334,8 @@ def _residual_files(net: Model, greys: list[np.ndarray], max_error: int) -> list
 
 def _encode_checked(model: str, inputs: list, level: int | None, sizes: list) -> list[Encoded]:
     """Latent files: colour images to the colour model (when named, or for auto when one is
-    installed), the rest to the grey models, checked for fidelity."""
+    installed, but for the pictures of digits it would lose), the rest to the grey models,
+    checked for fidelity."""
     colour = colour_rows(model, inputs)
     results = [None] * len(inputs)
     for net in {id(n): n for n in colour.values()}.values():
@@ -342,30 +343,41 @@ def _encode_checked(model: str, inputs: list, level: int | None, sizes: list) ->
         coded = _colour_files(net, [inputs[i][0] for i in rows], level, [sizes[i] for i in rows])
         for i, result in zip(rows, coded):
             results[i] = result
-    if model == AUTO and colour:
-        _to_grey_where_colour_loses_reading(colour, inputs, sizes, results)
-    grey_rows = [i for i in range(len(inputs)) if i not in colour]
-    if grey_rows:
-        coded = _encode_grey(model, [inputs[i] for i in grey_rows], level, [sizes[i] for i in grey_rows])
-        for i, result in zip(grey_rows, coded):
-            results[i] = result
+    digits = _colour_digits_lost(colour, inputs, results) if model == AUTO else []
+    for grey_model, rows, note in (
+            (model, [i for i in range(len(inputs)) if i not in colour], COLOUR_LOST),
+            (default_model(), digits, COLOUR_DIGIT_IN_GREY)):
+        if rows:
+            coded = _encode_grey(grey_model, [inputs[i] for i in rows], level,
+                                 [sizes[i] for i in rows], note)
+            for i, result in zip(rows, coded):
+                results[i] = result
     return results
 
 
-def _to_grey_where_colour_loses_reading(colour: dict, inputs: list, sizes: list,
-                                        results: list) -> None:
-    """Hands back to the grey models (dropping them from `colour`) the pictures larger than the
-    colour model's field whose thumbnail loses what a grey model's readers surely read in them
-    (routing.colour_loses_reading): the content matters more than the colour of its paper,
-    and the grey file says the colour is lost."""
-    greys = {i: to_grey(inputs[i][0]) for i in colour if sizes[i] is None}  # not shrunk on reading
-    rows = [i for i, grey in greys.items() if max(grey.shape) > colour[i].input_size]
-    if not rows:  # the colour model keeps a picture no bigger than its field whole, or exactly
-        return
-    decoded = decode_batch([results[i].data for i in rows])
-    lost = colour_loses_reading([greys[i] for i in rows], [to_grey(pixels) for pixels in decoded])
-    for i in np.array(rows)[lost]:
-        del colour[int(i)]
+COLOUR_LOST = "the image is in colour: nic codes grey, so its colour is lost"
+COLOUR_DIGIT_IN_GREY = ("this colour picture of a digit is coded in grey by the digit model, so "
+                        "its colour is lost: the colour model's 32x32 thumbnail would not keep "
+                        "the digit; --lossless keeps both")
+
+
+def _colour_digits_lost(colour: dict, inputs: list, results: list) -> list[int]:
+    """The rows the colour model coded that are pictures of digits its file loses
+    (routing.digits_the_colour_model_loses), taken out of `colour`: they go to the digit
+    model. A picture no bigger than the colour model's field is kept whole, or exactly."""
+    rows = [i for i, net in colour.items() if max(_shape(inputs[i][0])) > net.input_size]
+    greys = [to_grey(inputs[i][0]) for i in rows]
+    lost = digits_the_colour_model_loses(greys, lambda picked: [
+        to_grey(pixels) for pixels in decode_batch([results[rows[k]].data for k in picked])])
+    taken = [rows[k] for k in lost]
+    for i in taken:
+        del colour[i]
+    return taken
+
+
+def _shape(pixels) -> tuple[int, int]:
+    """(height, width) of a numpy array or a PIL image."""
+    return pixels.shape[:2] if isinstance(pixels, np.ndarray) else pixels.size[::-1]
 
 
 def _colour_files(net: Model, images: list, level: int | None, sizes: list) -> list[Encoded]:
@@ -424,8 +436,10 @@ def _colour_failed(net: Model, result: Encoded, rgb: np.ndarray, psnr: float, fl
     return result
 
 
-def _encode_grey(model: str, inputs: list, level: int | None, sizes: list) -> list[Encoded]:
-    """Latent files, checked for fidelity: auto escalates, an explicit level warns."""
+def _encode_grey(model: str, inputs: list, level: int | None, sizes: list,
+                 colour_note: str = COLOUR_LOST) -> list[Encoded]:
+    """Latent files, checked for fidelity: auto escalates, an explicit level warns. A colour
+    input's file opens its warnings with colour_note."""
     greys = [to_grey(pixels) for pixels, _ in inputs]
     if model == AUTO:
         nets, model_inputs, known = choose_models(greys)
@@ -441,7 +455,7 @@ def _encode_grey(model: str, inputs: list, level: int | None, sizes: list) -> li
             results[i] = result
     for result, (pixels, _) in zip(results, inputs):
         if has_colour(pixels, share=0):  # even a red mark on a grey page is colour lost
-            result.warnings.insert(0, "the image is in colour: nic codes grey, so its colour is lost")
+            result.warnings.insert(0, colour_note)
     return results
 
 

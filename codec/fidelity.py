@@ -25,7 +25,8 @@ model's card (`fidelity`):
   model) reconstructs far worse than anything in training: under `domain_psnr_db` at the model's
   default level it is out of domain, and the user is told what is lost.
 
-`api.py` acts on the verdicts: `auto` quality escalates to the cheapest level that passes.
+`escalate.py` acts on the verdicts: `auto` quality escalates to the cheapest level that
+passes (`routing.py` chooses the model first).
 """
 
 from dataclasses import dataclass

@@ -1,20 +1,23 @@
 """Which installed model codes each image under `--model auto` (the default).
 
-A colour image goes to the colour model, unless that model's file would lose what a grey
-model's classifier reads in it (a typeset digit on coloured paper); a grey image goes to the
+A colour image goes to the colour model, unless it is a picture of a digit that nic's digit
+readers read surely and the colour model's thumbnail would lose; a grey image goes to the
 compression model that reconstructs it best relative to its own floor, its classifiers settling
 the close calls. Each model then checks and escalates its own files (codec/escalate.py).
 """
 
+from collections.abc import Callable
+
 import numpy as np
+from PIL import Image
 
 from .errors import NicError
 from .images import Geometry, has_colour, prepare, restore
 from .residual import SIZE
 from .runtime import Model, compression_models, installed_models, load_model
 
-__all__ = ["default_model", "shipped", "model_input", "choose_models", "colour_rows",
-           "colour_loses_reading"]
+__all__ = ["AUTO", "default_model", "shipped", "model_input", "choose_models", "colour_rows",
+           "digits_the_colour_model_loses"]
 
 AUTO = "auto"
 
@@ -34,7 +37,8 @@ def shipped(card: dict) -> bool:
 
 
 def colour_rows(model: str, inputs: list) -> dict[int, Model]:
-    """{index: colour model} of the images the colour model codes."""
+    """{index: colour model} of the images given to the colour model: all for a colour model
+    named, the colour ones for auto (digits_the_colour_model_loses may then take some back)."""
     if model != AUTO:
         net = load_model(model)
         return {i: net for i in range(len(inputs))} if net.channels == 3 else {}
@@ -157,43 +161,68 @@ def _grey_candidates() -> list[Model]:
             and cards[name].get("channels", 1) == 1 and not cards[name].get("refines")]
 
 
-# How surely every reader of a grey model must read the same class in a colour picture before
-# the picture may leave the colour model for it. Classifiers read photos surely too: on 429
-# colour training images of the CIFAR-10 subset (half enlarged 3x), the three digit readers
-# agreed at 0.95 or more on 6, at 0.9 on 10; of 74 typeset colour digits, on 64 and 69. The
-# clothing classifier, alone, was as sure of 60 photos: a model needs two readers to be asked.
-# With the decoded check too, 2 of those photos leave `cifar`, none of the test split's
-# (python tools/colour_digits.py --judge ... --split train|test).
-SURE_READING = 0.95
+# How surely nic's digit readers (those that judge clarity) must both read the same digit in a
+# colour picture before the picture may leave the colour model for the digit model. Classifiers
+# read photos surely too: of 223 colour training images of the CIFAR-10 subset larger than the
+# field (enlarged 3x, and scikit-image's colour pictures) with one object on plain background,
+# both readers agreed at 0.95 or more on 4 (3 of them then failing the check below), at 0.98 on
+# 1 (passing it); of 69 typeset colour digits, on 68 at either
+# (python tools/colour_digits.py --judge ... --split train).
+SURE_READING = 0.98
 
 
-def colour_loses_reading(greys: list, decoded_greys: list) -> np.ndarray:
-    """Per colour picture auto gave the colour model: does its file lose what a grey model's
-    readers surely read in it? greys: the inputs in grey; decoded_greys: the colour files
-    decoded at the inputs' sizes, in grey. True where normalising finds one object on a plain
-    background, every reader of a grey model with several (the digit model's three) reads the
-    same class at SURE_READING or more, and the decoded image fails the first reader's meaning
-    check (Checker.same_class: the same class, the reading moving by at most its class shift):
-    a red 3 typeset on pale yellow paper came back from `cifar` as a brown smudge, a blue 7 as a
-    dot, each with only the thumbnail warning, where the digit model keeps the digit in 20
-    bytes. Both are read through the input's placement and levels (normalise.place_like), so a
-    smudge is not tidied into the digit."""
+def digits_the_colour_model_loses(greys: list, decode: Callable) -> list[int]:
+    """Of the colour pictures larger than the colour model's field that auto gave it: those
+    to hand to the digit model instead, by index. greys: the pictures in grey; decode(rows):
+    the colour files of those rows decoded, in grey. A picture goes when normalising finds one
+    object on plain paper, the digit readers that judge clarity both read it as the same digit
+    at SURE_READING or more, and the colour file fails the digit model's own check (pixels and
+    every reader), both read through the picture's placement and levels
+    (normalise.place_like, so a smudge is not tidied back into the digit). A red 3 typeset on
+    pale yellow paper came back from `cifar` as a brown smudge, a 1 as an hourglass, with only
+    the thumbnail warning; the digit model keeps them in about 20 bytes."""
     from .fidelity import checker_for
     from .normalise import place_like
 
-    lost = np.zeros(len(greys), dtype=bool)
-    for net in _grey_candidates():
-        checker = checker_for(net)
-        if checker is None or checker.classifier is None or not checker.other_readers:
-            continue
-        made = [model_input(grey, net) for grey in greys]
-        rows = [i for i, (_, geometry) in enumerate(made) if geometry.placement is not None]
-        if not rows:
-            continue
-        read = checker.readings(np.stack([made[i][0] for i in rows]))
-        top = read.argmax(axis=2)
-        sure = (top == top[:, :1]).all(axis=1) & (read.max(axis=2).min(axis=1) >= SURE_READING)
-        before, after = (checker.probabilities(np.stack([
-            place_like(images[i], made[i][1]) for i in rows])) for images in (greys, decoded_greys))
-        lost[rows] |= sure & ~checker.same_class(before, after)
-    return lost
+    net = load_model(default_model())
+    checker = checker_for(net)
+    if checker is None or checker.classifier is None:
+        return []
+    greys = [_at_most(grey, ROUTING_SIDE) for grey in greys]
+    made = [model_input(grey, net) for grey in greys]
+    placed = [i for i, (_, geometry) in enumerate(made) if geometry.placement is not None]
+    if not placed:
+        return []
+    read = checker.clarity_readers(checker.readings(np.stack([made[i][0] for i in placed])))
+    top = read.argmax(axis=2)
+    sure = (top == top[:, :1]).all(axis=1) & (read.max(axis=2).min(axis=1) >= SURE_READING)
+    rows = [placed[k] for k in np.flatnonzero(sure)]
+    if not rows:  # most colour pictures: no decoding needed
+        return []
+    before = np.stack([place_like(greys[i], made[i][1]) for i in rows])
+    after = np.stack([place_like(_sized(decoded, greys[i].shape), made[i][1])
+                      for decoded, i in zip(decode(rows), rows)])
+    kept = checker.faithful(before, after, checker.readings(before))
+    return [i for i, ok in zip(rows, kept) if not ok]
+
+
+# The side a colour picture is brought down to before the digit model reads it for routing:
+# normalising a 2000x2000 photo took a second, which every large colour photo would pay.
+ROUTING_SIDE = 224
+
+
+def _at_most(grey: np.ndarray, side: int) -> np.ndarray:
+    """grey shrunk (area-averaged, aspect kept) so that its longer side is at most `side`."""
+    scale = side / max(grey.shape)
+    if scale >= 1:
+        return grey
+    shape = (max(1, round(grey.shape[0] * scale)), max(1, round(grey.shape[1] * scale)))
+    return _sized(grey, shape)
+
+
+def _sized(grey: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """grey at `shape` (height, width), area-averaged: a decoded picture brought to the size
+    its input is read at."""
+    if grey.shape == shape:
+        return grey
+    return np.asarray(Image.fromarray(grey).resize((shape[1], shape[0]), Image.Resampling.BOX))

@@ -1,13 +1,12 @@
 """Colour: lossless and max-error keep every channel; colour files are format version 4."""
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 import codec
 from codec.data import load_dataset
+from codec.images import to_grey
 from codec.normalise import normalise
 from codec.runtime import load_model
 
@@ -103,18 +102,32 @@ def _typeset_in_colour(digit: str, ink: tuple, paper: tuple, size: int = 100) ->
     return np.asarray(image)
 
 
+def _reads_as(pixels: np.ndarray) -> int:
+    return int(load_model("digits").classify(normalise(pixels)[0][None])[0].argmax())
+
+
 @pytest.mark.parametrize("digit, ink, paper", [("3", (200, 30, 30), (250, 240, 170)),
                                                ("7", (20, 40, 160), (235, 235, 250))])
 def test_a_digit_typeset_in_colour_keeps_its_digit_and_says_its_colour_is_lost(digit, ink, paper):
     """The colour model's 32x32 thumbnail drew these as a smudge and a dot; the digit model,
-    whose three readers read them surely, keeps the digit and says what it drops."""
-    with pytest.warns(codec.errors.NicFidelityWarning, match="colour is lost"):
-        data = codec.encode(_typeset_in_colour(digit, ink, paper))
+    whose readers read them surely, keeps the digit and says what it drops."""
+    with pytest.warns(codec.errors.NicFidelityWarning, match="picture of a digit is coded in grey"):
+        data = codec.encode(Image.fromarray(_typeset_in_colour(digit, ink, paper)))  # PIL too
     assert codec.inspect(data)["model"].startswith("mnist") and len(data) < 40
     decoded = codec.decode(data)
-    assert decoded.shape == (100, 100)
-    reader = load_model("digits")
-    assert int(reader.classify(normalise(decoded)[0][None])[0].argmax()) == int(digit)
+    assert decoded.shape == (100, 100) and _reads_as(decoded) == int(digit)
+
+
+def test_in_one_batch_each_picture_goes_where_it_is_kept(cifar_test):
+    """A colour digit, a grey digit and an enlarged photo, coded together, at an explicit
+    level too: the routing is per picture."""
+    photo = np.asarray(Image.fromarray(cifar_test[0]).resize((96, 96), Image.Resampling.BICUBIC))
+    batch = [_typeset_in_colour("3", (200, 30, 30), (250, 240, 170)),
+             to_grey(_typeset_in_colour("4", (0, 0, 0), (255, 255, 255))), photo]
+    for quality in (None, 5):
+        results = codec.api.encode_detailed(batch, quality=quality)
+        assert [r.model for r in results] == ["mnist", "mnist", "cifar"]
+        assert [_reads_as(codec.decode(r.data)) for r in results[:2]] == [3, 4]
 
 
 def test_enlarged_colour_photos_stay_with_the_colour_model(cifar_test):

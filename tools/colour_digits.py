@@ -3,7 +3,7 @@ colour photos stay with the colour model? (codec/routing.py, colour_loses_readin
 
     python tools/colour_digits.py --judge /work/rw/judge.keras [--split train|test] [--count 100]
 
-Digits: `--count` digits typeset in the system's fonts (ink and paper of random colours, 40 to
+Digits: `--count` digits typeset in the half of the system's fonts that training never uses (ink and paper of random colours, 40 to
 160 px, every other one blurred and saved as JPEG), judged by the independent judge of
 tools/realworld_digits.py before and after coding. Photos: the CIFAR-10 subset's `--split`
 images, 300 enlarged 3x and 300 as they are, and scikit-image's colour pictures: which model
@@ -12,7 +12,6 @@ codes each. Settings are chosen on `--split train`; `test` is held out.
 
 import argparse
 import collections
-import glob
 import io
 import random
 import sys
@@ -28,21 +27,22 @@ import realworld_digits as rw  # noqa: E402  the judge
 import codec  # noqa: E402
 from codec.data import load_dataset  # noqa: E402
 from codec.images import has_colour  # noqa: E402
+from codec.synthetic import font_files  # noqa: E402
 
 
 def colour_digits(count: int, seed: int = 5) -> tuple[list[np.ndarray], list[int]]:
+    """`count` digits typeset in fonts training never uses (codec.synthetic's held-out half,
+    fonts that draw ten distinct digits), dark ink of a random colour on light paper of
+    another, 40 to 160 px; every other one blurred and saved as JPEG."""
     rng = random.Random(seed)
-    fonts = sorted(glob.glob("/usr/share/fonts/truetype/*/*.ttf"))
+    fonts = list(font_files(training=False))
     rng.shuffle(fonts)
     images, digits = [], []
-    for k, path in enumerate(fonts[:count]):
+    for k in range(count):
         size = rng.choice([40, 64, 100, 160])
         paper = tuple(rng.randint(150, 255) for _ in range(3))
         ink = tuple(rng.randint(0, 120) for _ in range(3))
-        try:
-            font = ImageFont.truetype(path, int(size * 0.7))
-        except OSError:
-            continue
+        font = ImageFont.truetype(fonts[k % len(fonts)], int(size * 0.7))
         image = Image.new("RGB", (size, size), paper)
         ImageDraw.Draw(image).text((size / 2, size / 2), str(k % 10), fill=ink, font=font,
                                    anchor="mm")
@@ -56,6 +56,8 @@ def colour_digits(count: int, seed: int = 5) -> tuple[list[np.ndarray], list[int
 
 
 def colour_photos(split: str) -> list[np.ndarray]:
+    """The CIFAR-10 subset's `split` images, 300 enlarged 3x and 300 as they are, and
+    scikit-image's colour pictures: those in colour."""
     x_train, _, x_test, _ = load_dataset("cifar")
     cifar = x_train if split == "train" else x_test
     photos = [np.asarray(Image.fromarray(i).resize((96, 96), Image.Resampling.BICUBIC))
@@ -72,6 +74,7 @@ def colour_photos(split: str) -> list[np.ndarray]:
 
 
 def code(images) -> list[tuple[str, np.ndarray, list[str], int]]:
+    """Each image coded with default settings: (model, decoded pixels, warnings, bytes)."""
     out = []
     for image in images:
         with warnings.catch_warnings(record=True) as caught:
