@@ -23,7 +23,8 @@ from .entropy import decode_symbols, encode_symbols
 from .errors import (NicError, NicFidelityError, NicFidelityWarning, NicFormatError,
                      NicInputError, NicModelError, NicUsageError)
 from .format import Header, pack, unpack
-from .images import Geometry, has_colour, prepare, read_sized, restore, to_grey
+from .images import (Geometry, has_colour, is_transparent, prepare, read_sized, restore,
+                     to_grey)
 from .lossless import (decode_exact_payload, decode_guided, exact_grey, exact_payload,
                        guided_payloads, is_guided, mode_name)
 from .residual import SIZE, pixel_check, residual_payload
@@ -185,6 +186,9 @@ def _encode_read(read: list, *, model: str = AUTO, quality: int | str | None = N
         results = _encode_checked(model, inputs, level, [size for _, _, size in read])
         if level is None:
             _no_larger_than_lossless(results, read)
+        for result, (pixels, _) in zip(results, inputs):
+            if is_transparent(pixels):
+                result.warnings.append(TRANSPARENCY_LOST)
     for result, (_, notes) in zip(results, inputs):
         result.notes = notes
         if strict and result.warnings:
@@ -192,6 +196,8 @@ def _encode_read(read: list, *, model: str = AUTO, quality: int | str | None = N
     return results
 
 
+TRANSPARENCY_LOST = ("the image is transparent: nic codes it flattened onto plain paper, so its "
+                     "transparency is lost")
 WARNED_EXACT = 1 << 16  # samples: a warned image this small is also tried losslessly
 
 

@@ -264,6 +264,18 @@ def has_colour(image, share: float = 0.01) -> bool:
     return float(np.mean(spread > 60)) > share
 
 
+def is_transparent(image) -> bool:
+    """True if a PIL image or array has an alpha channel (or a transparent colour) that is
+    not opaque everywhere: to_grey flattens it, and the flattening is what a lossy file keeps."""
+    if isinstance(image, Image.Image):
+        if image.mode not in _ALPHA_MODES and "transparency" not in image.info:
+            return False
+        image = np.asarray(_flatten(image))
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] not in (2, 4):
+        return False
+    return bool(_to_255(_checked_array(image)[:, :, -1]).min() < 255)
+
+
 def to_grey(image) -> np.ndarray:
     """Any PIL image or numpy array -> grey uint8 (H, W).
 

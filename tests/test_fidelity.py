@@ -337,6 +337,20 @@ def test_a_red_mark_on_a_grey_page_is_noted_as_colour_lost():
     assert any("its colour is lost" in str(w.message) for w in caught)
 
 
+def test_a_transparent_digit_says_its_transparency_is_lost(tmp_path):
+    """A white 7 on a transparent canvas keeps its digit, flattened onto paper; the file cannot
+    keep the transparency, and says so (and --strict refuses)."""
+    canvas = Image.new("LA", (100, 100), (0, 0))
+    ImageDraw.Draw(canvas).text((30, 15), "7", fill=(255, 255),
+                                font=ImageFont.load_default(size=70))
+    canvas.save(tmp_path / "seven.png")
+    with pytest.warns(NicFidelityWarning, match="transparency is lost"):
+        data = codec.encode(tmp_path / "seven.png")
+    assert reads_as(codec.decode(data)) == 7
+    with pytest.raises(NicFidelityError, match="transparency is lost"):
+        codec.encode(tmp_path / "seven.png", strict=True)
+
+
 def test_a_shoe_goes_to_the_fashion_model():
     from codec.data import load_dataset
 
