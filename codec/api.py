@@ -350,9 +350,10 @@ def _encode_checked(model: str, inputs: list, level: int | None, sizes: list) ->
         for i, result in zip(rows, coded):
             results[i] = result
     digits = _colour_digits_lost(colour, inputs, results) if model == AUTO else []
-    for grey_model, rows, note in (
-            (model, [i for i in range(len(inputs)) if i not in colour], COLOUR_LOST),
-            (default_model(), digits, COLOUR_DIGIT_IN_GREY)):
+    grey_jobs = [(model, [i for i in range(len(inputs)) if i not in colour], COLOUR_LOST)]
+    if digits:
+        grey_jobs.append((default_model(), digits, COLOUR_DIGIT_IN_GREY))
+    for grey_model, rows, note in grey_jobs:
         if rows:
             coded = _encode_grey(grey_model, [inputs[i] for i in rows], level,
                                  [sizes[i] for i in rows], note)

@@ -9,10 +9,9 @@ the close calls. Each model then checks and escalates its own files (codec/escal
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image
 
 from .errors import NicError
-from .images import Geometry, has_colour, prepare, restore
+from .images import Geometry, _fit, _resize, has_colour, prepare, restore
 from .residual import SIZE
 from .runtime import Model, compression_models, installed_models, load_model
 
@@ -200,7 +199,7 @@ def digits_the_colour_model_loses(greys: list, decode: Callable) -> list[int]:
     if not rows:  # most colour pictures: no decoding needed
         return []
     before = np.stack([place_like(greys[i], made[i][1]) for i in rows])
-    after = np.stack([place_like(_sized(decoded, greys[i].shape), made[i][1])
+    after = np.stack([place_like(_resize(decoded, greys[i].shape[::-1]), made[i][1])
                       for decoded, i in zip(decode(rows), rows)])
     kept = checker.faithful(before, after, checker.readings(before))
     return [i for i, ok in zip(rows, kept) if not ok]
@@ -213,16 +212,6 @@ ROUTING_SIDE = 224
 
 def _at_most(grey: np.ndarray, side: int) -> np.ndarray:
     """grey shrunk (area-averaged, aspect kept) so that its longer side is at most `side`."""
-    scale = side / max(grey.shape)
-    if scale >= 1:
+    if max(grey.shape) <= side:
         return grey
-    shape = (max(1, round(grey.shape[0] * scale)), max(1, round(grey.shape[1] * scale)))
-    return _sized(grey, shape)
-
-
-def _sized(grey: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """grey at `shape` (height, width), area-averaged: a decoded picture brought to the size
-    its input is read at."""
-    if grey.shape == shape:
-        return grey
-    return np.asarray(Image.fromarray(grey).resize((shape[1], shape[0]), Image.Resampling.BOX))
+    return _resize(grey, _fit(grey.shape[::-1], side))
