@@ -188,7 +188,9 @@ def _encode_read(read: list, *, model: str = AUTO, quality: int | str | None = N
             _no_larger_than_lossless(results, read)
         for result, (pixels, _) in zip(results, inputs):
             if is_transparent(pixels):
-                result.warnings.append(TRANSPARENCY_LOST)
+                # --lossless refuses transparency, so it keeps neither colour nor digit here
+                result.warnings = [COLOUR_DIGIT_TRANSPARENT if w == COLOUR_DIGIT_IN_GREY else w
+                                   for w in result.warnings] + [TRANSPARENCY_LOST]
     for result, (_, notes) in zip(results, inputs):
         result.notes = notes
         if strict and result.warnings:
@@ -363,9 +365,10 @@ def _encode_checked(model: str, inputs: list, level: int | None, sizes: list) ->
 
 
 COLOUR_LOST = "the image is in colour: nic codes grey, so its colour is lost"
-COLOUR_DIGIT_IN_GREY = ("this colour picture of a digit is coded in grey by the digit model, so "
-                        "its colour is lost: the colour model's 32x32 thumbnail would not keep "
-                        "the digit; --lossless keeps both")
+COLOUR_DIGIT_TRANSPARENT = ("this colour picture of a digit is coded in grey by the digit "
+                               "model, so its colour is lost: the colour model's 32x32 thumbnail "
+                               "would not keep the digit")
+COLOUR_DIGIT_IN_GREY = COLOUR_DIGIT_TRANSPARENT + "; --lossless keeps both"
 
 
 def _colour_digits_lost(colour: dict, inputs: list, results: list) -> list[int]:

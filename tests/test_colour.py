@@ -118,6 +118,20 @@ def test_a_digit_typeset_in_colour_keeps_its_digit_and_says_its_colour_is_lost(d
     assert decoded.shape == (100, 100) and _reads_as(decoded) == int(digit)
 
 
+def test_a_transparent_colour_digit_is_not_sent_to_lossless_which_refuses_it():
+    """The colour-digit line offers --lossless, which refuses an alpha channel: a transparent
+    picture gets the line without that offer, and is told its transparency is lost."""
+    picture = _typeset_in_colour("3", (200, 30, 30), (250, 240, 170))
+    alpha = np.where(picture[..., 2] > 100, 0, 255).astype(np.uint8)  # paper see-through
+    from codec.api import encode_detailed
+
+    result = encode_detailed([np.dstack([picture, alpha])])[0]
+    assert result.model == "mnist"
+    assert any("picture of a digit is coded in grey" in w for w in result.warnings)
+    assert any("transparency is lost" in w for w in result.warnings)
+    assert not any("--lossless" in w for w in result.warnings)
+
+
 def test_in_one_batch_each_picture_goes_where_it_is_kept(cifar_test):
     """A colour digit, a grey digit and an enlarged photo, coded together, at an explicit
     level too: the routing is per picture."""

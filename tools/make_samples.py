@@ -15,7 +15,11 @@ def mnist_style_digit(digit: str) -> Image.Image:
     canvas = Image.new("L", (56, 56), 0)
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=44)
-    draw.text((28, 28), digit, fill=255, font=font, anchor="mm", stroke_width=2, stroke_fill=255)
+    # A stroke of 2 px closed the 5's bowl: nic's digit readers and the separate judge of
+    # tools/realworld_digits.py read that sample as a 6 before any coding (the judge at 0.88),
+    # so no faithful file could decode as a 5 for them. With 1 px every reader reads each input
+    # digit as its name says.
+    draw.text((28, 28), digit, fill=255, font=font, anchor="mm", stroke_width=1, stroke_fill=255)
     box = canvas.getbbox()
     glyph = canvas.crop(box)
     scale = 20 / max(glyph.size)

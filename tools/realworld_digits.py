@@ -587,7 +587,7 @@ def round_trip(codec, path: Path, kwargs: dict, ignore: re.Pattern | None) -> di
     except codec.NicError as error:  # a codec bug, not a refusal: counted on its own
         return {"refused": False, "failed": str(error), "warned": bool(counted)}
     return {"refused": False, "warned": bool(counted), "warnings": messages, "bytes": len(data),
-            "quality": info.get("quality"), "mode": info.get("mode"),
+            "model": info.get("model"), "quality": info.get("quality"), "mode": info.get("mode"),
             "max_error": info.get("max_error"), "pixels": pixels}
 
 

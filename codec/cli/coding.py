@@ -98,8 +98,8 @@ def _escalation(result) -> str:
         level = "lossless" if result.max_error == 0 else f"max error {result.max_error}"
     else:
         level = f"residual, max error {result.max_error} at 28x28"
-    if result.warnings:  # even this level fails the check: the warning says how
-        return f" (model {result.model}, {level})"
+    # Said even when a warning follows: the warning tells what this level still loses, this
+    # says why fewer bytes were not enough.
     return f" (model {result.model}, {level}: lower levels would change what the image shows)"
 
 
