@@ -70,7 +70,7 @@ def train(
     import keras
 
     from .model import (DECODER_WIDTHS, CVAE, build_colour_decoder, build_colour_encoder,
-                        build_decoder, build_encoder)
+                        build_decoder, build_encoder, phase_form)
 
     if task not in TASKS:
         raise NicError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
@@ -113,7 +113,8 @@ def train(
     model.encoder.save(out / "encoder.keras")
     model.decoder.save(out / "decoder.keras")
     _export(model.encoder, out / "encoder.tflite", mean_only=True)
-    _export(model.decoder, out / "decoder.tflite")
+    # grey decoders go out in phase form: the same function, 1.4x faster in LiteRT
+    _export(model.decoder if colour else phase_form(model.decoder), out / "decoder.tflite")
     _plot_history(history.history, out / "training.png")
 
     test_decoded = model.predict(_scale(test_inputs), batch_size=1024, verbose=0)

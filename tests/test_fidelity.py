@@ -93,6 +93,23 @@ def test_every_sample_decodes_as_the_digit_its_name_says(path):
     assert reads_as(codec.decode(codec.encode(path))) == digit
 
 
+def test_a_digit_in_a_box_is_kept_or_warned_never_silently_redrawn():
+    """A form's boxed digit is one object, box and all, which no model draws: its file must keep
+    the pixels (a residual layer) or say that it does not."""
+    font = ImageFont.load_default(size=56)
+    boxed = []
+    for digit in "0123456789":
+        image = Image.new("L", (90, 90), 240)
+        draw = ImageDraw.Draw(image)
+        draw.rectangle([8, 8, 81, 81], outline=90, width=2)
+        draw.text((45, 47), digit, fill=20, font=font, anchor="mm")
+        boxed.append(np.asarray(image))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = encode_detailed(boxed)
+    assert all(r.warnings or r.max_error is not None for r in results)
+
+
 @pytest.fixture(scope="module")
 def hard_digits(mnist_test):
     """MNIST test digits whose default level fails the check (about 1 in 20)."""

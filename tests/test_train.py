@@ -100,3 +100,29 @@ def test_the_second_reader_trains_as_its_card_says(tmp_path, monkeypatch, fresh_
     probabilities = load_model("reader").classify(mnist_test[:50])
     assert probabilities.shape == (50, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-4)
+
+
+@pytest.mark.parametrize("widths", [(64, 32), (32, 16)])
+def test_the_phase_form_computes_the_same_decoder(widths):
+    """Transposed convolutions rewritten as convolutions and depth-to-space: the same function,
+    for any widths and weights (here random ones)."""
+    from codec.model import build_decoder, phase_form
+
+    decoder = build_decoder(widths=widths)
+    latents = np.random.default_rng(0).normal(size=(64, 16)).astype(np.float32)
+    np.testing.assert_allclose(phase_form(decoder).predict(latents, verbose=0),
+                               decoder.predict(latents, verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mnist", "mnist-fine", "fashion", "fashion-fine"])
+def test_the_shipped_decoders_export_their_keras_originals(name):
+    """decoder.tflite (phase form, tools/export_decoders.py) decodes as decoder.keras does."""
+    import keras
+
+    from codec.runtime import load_model, training_file
+
+    net = load_model(name)
+    original = keras.models.load_model(training_file(net, "decoder.keras"), compile=False)
+    latents = np.random.default_rng(1).normal(size=(64, net.card["latent_dim"]))
+    np.testing.assert_allclose(net.decode_floats(latents.astype(np.float32)).reshape(64, -1),
+                               original.predict(latents, verbose=0).reshape(64, -1), atol=1e-5)
