@@ -72,6 +72,13 @@ def test_info_json(digit_png, tmp_path):
     assert details["file_bytes"] == (tmp_path / "d.nic").stat().st_size
 
 
+def test_info_text_shows_unused_fields_as_a_dash_not_none(digit_png, tmp_path):
+    nic("encode", digit_png, "-o", tmp_path / "d.nic", "-q", "3")
+    result = nic("info", tmp_path / "d.nic")
+    assert result.exit_code == 0 and "None" not in result.output
+    assert any(line.split() == ["max_error", "-"] for line in result.output.splitlines())
+
+
 @pytest.mark.parametrize("content", [b"", b"hello", b"\x89N" + bytes(20)])
 def test_garbage_nic_is_one_line_and_leaves_no_output(tmp_path, content):
     bad = tmp_path / "bad.nic"

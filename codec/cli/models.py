@@ -132,4 +132,7 @@ def info(
 
 
 def _info_text(details: dict, skip: str = "") -> str:
-    return "\n".join(f"{key:15} {value}" for key, value in details.items() if key != skip)
+    """One `key value` line per field; a field the file does not use reads "-", not None
+    (--json keeps null)."""
+    return "\n".join(f"{key:15} {'-' if value is None else value}"
+                     for key, value in details.items() if key != skip)
