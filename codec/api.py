@@ -188,9 +188,7 @@ def _encode_read(read: list, *, model: str = AUTO, quality: int | str | None = N
             _no_larger_than_lossless(results, read)
         for result, (pixels, _) in zip(results, inputs):
             if is_transparent(pixels):
-                # --lossless refuses transparency, so it keeps neither colour nor digit here
-                result.warnings = [COLOUR_DIGIT_TRANSPARENT if w == COLOUR_DIGIT_IN_GREY else w
-                                   for w in result.warnings] + [TRANSPARENCY_LOST]
+                result.warnings.append(TRANSPARENCY_LOST)
     for result, (_, notes) in zip(results, inputs):
         result.notes = notes
         if strict and result.warnings:
@@ -352,10 +350,12 @@ def _encode_checked(model: str, inputs: list, level: int | None, sizes: list) ->
         for i, result in zip(rows, coded):
             results[i] = result
     digits = _colour_digits_lost(colour, inputs, results) if model == AUTO else []
-    grey_jobs = [(model, [i for i in range(len(inputs)) if i not in colour], COLOUR_LOST)]
-    if digits:
-        grey_jobs.append((default_model(), digits, COLOUR_DIGIT_IN_GREY))
-    for grey_model, rows, note in grey_jobs:
+    # --lossless keeps a colour digit's colour and digit, but refuses transparency
+    opaque = [i for i in digits if not is_transparent(inputs[i][0])]
+    for grey_model, rows, note in (
+            (model, [i for i in range(len(inputs)) if i not in colour], COLOUR_LOST),
+            (default_model(), opaque, COLOUR_DIGIT_IN_GREY),
+            (default_model(), [i for i in digits if i not in opaque], COLOUR_DIGIT_TRANSPARENT)):
         if rows:
             coded = _encode_grey(grey_model, [inputs[i] for i in rows], level,
                                  [sizes[i] for i in rows], note)
@@ -366,8 +366,8 @@ def _encode_checked(model: str, inputs: list, level: int | None, sizes: list) ->
 
 COLOUR_LOST = "the image is in colour: nic codes grey, so its colour is lost"
 COLOUR_DIGIT_TRANSPARENT = ("this colour picture of a digit is coded in grey by the digit "
-                               "model, so its colour is lost: the colour model's 32x32 thumbnail "
-                               "would not keep the digit")
+                            "model, so its colour is lost: the colour model's 32x32 thumbnail "
+                            "would not keep the digit")
 COLOUR_DIGIT_IN_GREY = COLOUR_DIGIT_TRANSPARENT + "; --lossless keeps both"
 
 

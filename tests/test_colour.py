@@ -121,10 +121,10 @@ def test_a_digit_typeset_in_colour_keeps_its_digit_and_says_its_colour_is_lost(d
 def test_a_transparent_colour_digit_is_not_sent_to_lossless_which_refuses_it():
     """The colour-digit line offers --lossless, which refuses an alpha channel: a transparent
     picture gets the line without that offer, and is told its transparency is lost."""
-    picture = _typeset_in_colour("3", (200, 30, 30), (250, 240, 170))
-    alpha = np.where(picture[..., 2] > 100, 0, 255).astype(np.uint8)  # paper see-through
     from codec.api import encode_detailed
 
+    picture = _typeset_in_colour("3", (200, 30, 30), (250, 240, 170))
+    alpha = np.where(picture[..., 2] > 100, 0, 255).astype(np.uint8)  # paper see-through
     result = encode_detailed([np.dstack([picture, alpha])])[0]
     assert result.model == "mnist"
     assert any("picture of a digit is coded in grey" in w for w in result.warnings)
