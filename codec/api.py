@@ -199,6 +199,9 @@ def _encode_read(read: list, *, model: str = AUTO, quality: int | str | None = N
 TRANSPARENCY_LOST = ("the image is transparent: nic codes it flattened onto plain paper, so its "
                      "transparency is lost")
 WARNED_EXACT = 1 << 16  # samples: a warned image this small is also tried losslessly
+# A warned file loses to an exact one up to this many times its size: a blank 200x200 page is
+# 22 exact bytes, where the 17-byte latent file draws a smudge and says the picture is lost.
+WARNED_EXACT_FACTOR = 2
 
 
 def _no_larger_than_lossless(results: list[Encoded], read: list) -> None:
@@ -208,31 +211,45 @@ def _no_larger_than_lossless(results: list[Encoded], read: list) -> None:
     1 bit per pixel are compared (tiny images), and warned files of images up to WARNED_EXACT
     samples (a flat or simple picture that is not one object codes exactly in a few bytes); the
     exact file also keeps what the check could not (its size, its colour), so it carries no
-    warning. A tie goes to the exact file."""
+    warning, and wins a tie, or against a warned file up to WARNED_EXACT_FACTOR times as big."""
     rows = []
     for i, (result, (pixels, notes, size)) in enumerate(zip(results, read)):
-        samples = _samples(pixels)
+        samples = _samples(pixels, notes)
         if size is None and (samples <= 8 * len(result.data)
                              or (result.warnings and samples <= WARNED_EXACT)):
             try:
                 rows.append((i, _exact_pixels(pixels, notes)))
-            except NicInputError:  # alpha, 16-bit: no exact file to compare with
-                continue
+            except NicInputError:  # 16-bit, or alpha: no exact file of what the user gave
+                if _flat_grey(pixels, notes):  # but the lossy file codes it flattened too
+                    rows.append((i, to_grey(pixels)))
     if not rows:
         return
     net = load_model(default_model())
     exact = _encode_exact(net, [image for _, image in rows], 0)
     for (i, _), candidate in zip(rows, exact):
-        if len(candidate.data) <= len(results[i].data):  # a tie goes to the exact file
+        bound = len(results[i].data) * (WARNED_EXACT_FACTOR if results[i].warnings else 1)
+        if len(candidate.data) <= bound:  # a tie goes to the exact file
             candidate.escalated = results[i].escalated
             results[i] = candidate
 
 
-def _samples(pixels) -> int:
-    """Values in an image read by _pixels (an array, or a PIL image not to be copied for this)."""
+def _flat_grey(pixels, notes: list[str]) -> bool:
+    """A transparent grey image at full depth: its lossy file codes it flattened onto plain
+    paper (and says so), so the exact file of that flattened image is a fair rival. A fully
+    transparent image is blank paper: 15 exact bytes, not a 28x28 smudge."""
+    return (is_transparent(pixels) and not has_colour(pixels)
+            and not any("reduced" in note for note in notes))
+
+
+def _samples(pixels, notes: list[str]) -> int:
+    """Values an exact file of an image read by _pixels holds (an array, or a PIL image not to
+    be copied for this); a transparent grey image's flattened file holds one per pixel."""
     if hasattr(pixels, "getbands"):  # PIL
-        return pixels.width * pixels.height * len(pixels.getbands())
-    return np.asarray(pixels).size
+        values, count = pixels.width * pixels.height * len(pixels.getbands()), pixels.width * pixels.height
+    else:
+        shape = np.shape(pixels)
+        values, count = int(np.prod(shape)), shape[0] * shape[1]
+    return count if _flat_grey(pixels, notes) else values
 
 
 def _pixels(image) -> tuple[np.ndarray | object, list[str], tuple[int, int] | None]:
@@ -396,6 +413,7 @@ def _colour_files(net: Model, images: list, level: int | None, sizes: list) -> l
     climbs the latent levels, then codes an image no bigger than the field within +-16 in every
     channel; an explicit level, or a bigger image, is written with a one-line warning."""
     from .colour import prepare_rgb, to_rgb
+    from .escalate import USE_INSTEAD
     from .fidelity import psnr_per_image
 
     rgbs = [to_rgb(image) for image in images]
@@ -423,7 +441,7 @@ def _colour_files(net: Model, images: list, level: int | None, sizes: list) -> l
             side = net.input_size
             result.warnings.append(
                 f"model {net.name!r} keeps a {side}x{side} colour thumbnail: this {width}x{height} "
-                "image's detail is lost; for photos use WebP, AVIF or JPEG XL")
+                f"image's detail is lost; {USE_INSTEAD}")
     return results
 
 

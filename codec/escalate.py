@@ -35,6 +35,9 @@ __all__ = ["escalate", "domain_margins"]
 RESIDUAL_LADDER = ((9, 16), (10, 8), (11, 4), (12, 2), (13, 1), (14, 0))
 
 
+# What a warning about a picture nic cannot keep names instead: lossless and lossy alike.
+USE_INSTEAD = "for photos and other images use PNG, WebP or JPEG XL"
+
 def escalate(net, checker: Checker, prepared: list, level: int | None, header,
              known: list | None = None) -> list:
     """Encode normalised images (model image, Geometry); returns api.Encoded per image.
@@ -180,7 +183,7 @@ def _likeness_only(net, geometry) -> str:
     size = f"{geometry.width}x{geometry.height}"
     return (f"this {size} picture is coded by model {net.name!r} as a 28x28 grey likeness of one "
             f"{net.card.get('subject', 'object').split(' ', 1)[-1]}: its {size} detail is lost; "
-            "for photos and other images use PNG, WebP or JPEG XL")
+            + USE_INSTEAD)
 
 
 def finer_model(net):
@@ -307,7 +310,7 @@ def _not_an_object(geometry) -> str:
     kept = ("only a 28x28 grey thumbnail of it" if max(geometry.width, geometry.height) > MODEL_SIZE
             else "a smoothed 28x28 grey likeness of it")
     return (f"this {size} picture is not one object on a plain background: the file keeps {kept}, "
-            f"its {size} detail is lost; for photos and other images use PNG, WebP or JPEG XL")
+            f"its {size} detail is lost; {USE_INSTEAD}")
 
 
 def _outside(net, geometry) -> str:
@@ -317,4 +320,4 @@ def _outside(net, geometry) -> str:
     lost = "its content" if max(geometry.width, geometry.height) <= 28 else f"its {size} detail and content"
     return (f"this does not look like {subject}, the only kind of image model {net.name!r} "
             f"represents: the file keeps a 28x28 grey likeness, {lost} are lost; "
-            "for photos and other images use PNG, WebP or JPEG XL")
+            + USE_INSTEAD)

@@ -1,6 +1,7 @@
 """Contract of the `nic` command: outputs, refusals, exit codes, one-line errors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,6 +78,18 @@ def test_info_text_shows_unused_fields_as_a_dash_not_none(digit_png, tmp_path):
     result = nic("info", tmp_path / "d.nic")
     assert result.exit_code == 0 and "None" not in result.output
     assert any(line.split() == ["max_error", "-"] for line in result.output.splitlines())
+
+
+def test_info_text_says_what_placement_and_levels_mean(tmp_path):
+    paper_digit = Path(__file__).parent.parent / "samples" / "paper_7.jpg"
+    nic("encode", paper_digit, "-o", tmp_path / "p.nic")
+    details = json.loads(nic("info", tmp_path / "p.nic", "--json").output)
+    left, top, side = details["placement"]
+    paper, ink = details["levels"]
+    lines = dict(line.split(None, 1) for line in nic("info", tmp_path / "p.nic").output.splitlines())
+    assert lines["placement"] == (f"the model's field is the {side}x{side} square at left {left}, "
+                                  f"top {top} of the image")
+    assert lines["levels"].startswith(f"paper grey {paper}, ink grey {ink} ")
 
 
 @pytest.mark.parametrize("content", [b"", b"hello", b"\x89N" + bytes(20)])

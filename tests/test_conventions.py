@@ -198,9 +198,11 @@ def test_extras_are_the_ones_pyproject_declares():
 def test_models_table_says_task_levels_latent_and_units():
     result = nic("models")
     assert result.exit_code == 0
-    header, *lines = result.output.splitlines()
+    table, legend = result.output.split("\n\n")
+    header, *lines = table.splitlines()
     for column in ("name", "id", "task", "levels", "latent", "bytes/file", "PSNR dB", "test acc. %"):
         assert column in header
+    assert "default level" in legend and "test set" in legend  # what the numbers are
     rows = {line.split()[0]: line for line in lines}
     assert "compress" in rows["mnist"] and " 1-14 " in rows["mnist"] and " 16 " in rows["mnist"]
     assert "2x super-resolution" in rows["mnist-sr2x"] and " 64 " in rows["mnist-sr2x"]

@@ -43,15 +43,17 @@ def models(
         fail("no models are installed")
     task_width = max([4] + [len(r["task"]) for r in rows])  # "denoise filter colour" is long
     typer.echo(f"{'name':16} {'id':>3}  {'task':{task_width}}  {'levels':6} {'latent':>6}  "
-               f"{'default level':>13} {'val bytes/file':>14} {'val PSNR dB':>11}  "
-               f"{'test PSNR dB unquantised':>24} {'test acc. %':>11}  source")
+               f"{'default':>7} {'bytes/file':>10} {'PSNR dB':>7}  {'test dB':>7} "
+               f"{'test acc. %':>11}  source")
     for r in rows:
         typer.echo(
             f"{r['name']:16} {r['model_id']:>3}  {r['task']:{task_width}}  {_dash(r['levels']):6} "
-            f"{_dash(r['latent_size']):>6}  {_dash(r['default_level']):>13} "
-            f"{_dash(r['default_bytes'], '.1f'):>14} {_dash(r['default_psnr_db'], '.2f'):>11}  "
-            f"{_dash(r['test_psnr_db'], '.2f'):>24} {_dash(r['test_accuracy_percent'], '.1f'):>11}"
+            f"{_dash(r['latent_size']):>6}  {_dash(r['default_level']):>7} "
+            f"{_dash(r['default_bytes'], '.1f'):>10} {_dash(r['default_psnr_db'], '.2f'):>7}  "
+            f"{_dash(r['test_psnr_db'], '.2f'):>7} {_dash(r['test_accuracy_percent'], '.1f'):>11}"
             f"  {r['source']}")
+    typer.echo("\nbytes/file, PSNR dB: the default level on validation images; "
+               "test dB: unquantised, on the test set")
 
 
 def _dash(value, spec: str = "") -> str:
@@ -133,6 +135,19 @@ def info(
 
 def _info_text(details: dict, skip: str = "") -> str:
     """One `key value` line per field; a field the file does not use reads "-", not None
-    (--json keeps null)."""
-    return "\n".join(f"{key:15} {'-' if value is None else value}"
-                     for key, value in details.items() if key != skip)
+    (--json keeps the raw values and null)."""
+    return "\n".join(f"{key:15} {_info_value(key, value)}"
+                      for key, value in details.items() if key != skip)
+
+
+def _info_value(key: str, value) -> str:
+    """A field as a reader understands it: placement and levels say what their numbers are."""
+    if value is None:
+        return "-"
+    if key == "placement":
+        left, top, side = value
+        return f"the model's field is the {side}x{side} square at left {left}, top {top} of the image"
+    if key == "levels":
+        paper, ink = value
+        return f"paper grey {paper}, ink grey {ink} (the model draws 0 and 255; these are put back)"
+    return str(value)
