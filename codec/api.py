@@ -363,7 +363,8 @@ def _encode_checked(model: str, inputs: list, level: int | None, sizes: list) ->
     results = [None] * len(inputs)
     for net in {id(n): n for n in colour.values()}.values():
         rows = [i for i, n in colour.items() if n is net]
-        coded = _colour_files(net, [inputs[i][0] for i in rows], level, [sizes[i] for i in rows])
+        files = _vp8_files if net.card.get("kind") == "vp8" else _colour_files
+        coded = files(net, [inputs[i][0] for i in rows], level, [sizes[i] for i in rows])
         for i, result in zip(rows, coded):
             results[i] = result
     digits = _colour_digits_lost(colour, inputs, results) if model == AUTO else []
@@ -442,6 +443,29 @@ def _colour_files(net: Model, images: list, level: int | None, sizes: list) -> l
             result.warnings.append(
                 f"model {net.name!r} keeps a {side}x{side} colour thumbnail: this {width}x{height} "
                 f"image's detail is lost; {USE_INSTEAD}")
+    return results
+
+
+def _vp8_files(net: Model, images: list, level: int | None, sizes: list) -> list[Encoded]:
+    """Files of the VP8 model (codec/vp8.py): each image at its own size, checked against the
+    PSNR floor of the model's card; a file under it (the finest level, or an explicit one)
+    carries a one-line warning."""
+    from .colour import to_rgb
+    from .vp8 import vp8_files
+
+    results = []
+    for made, size in zip(vp8_files(net, [to_rgb(image) for image in images], level), sizes):
+        result = Encoded(made["data"], net.name, made["level"], escalated=made["escalated"])
+        if made["psnr"] < made["floor"]:
+            where = "at quality" if level is not None else "even at its finest level"
+            result.warnings.append(
+                f"{where} {made['level']} the decoded image differs from the input more than "
+                f"{net.name!r} allows ({made['psnr']:.2f} dB < {made['floor']} dB): "
+                "--max-error 16 keeps every channel within 16")
+        if size is not None:  # read reduced (codec/images.py): the file keeps what was read
+            result.warnings.append(f"nic read this {size[0]}x{size[1]} image reduced, and "
+                                   f"{net.name!r} keeps it at the size read")
+        results.append(result)
     return results
 
 
@@ -579,9 +603,10 @@ def _decode_batch(files: list) -> list[np.ndarray]:
     decoded = [_decode_exact(header, payload) if _exact_file(header) else None
                for header, payload in parsed]
     _decode_guided_files(parsed, decoded)
+    _decode_vp8(parsed, decoded)
     latents, nets, residuals = [], [], []
-    for header, payload in parsed:
-        if _exact_file(header):  # coded without the network: nothing to run
+    for i, (header, payload) in enumerate(parsed):
+        if decoded[i] is not None:  # coded without the latent network: done
             continue
         net = load_model_by_id(header.model_id)
         if net.channels != header.channels:
@@ -593,7 +618,7 @@ def _decode_batch(files: list) -> list[np.ndarray]:
         latents.append(table.dequantize(decode_symbols(latent_payload, table)[None])[0])
         nets.append(net)
         residuals.append(residual_part)
-    networked = [i for i, (header, _) in enumerate(parsed) if not _exact_file(header)]
+    networked = [i for i, image in enumerate(decoded) if image is None]
     for net in {id(n): n for n in nets}.values():  # one decoder run per model in the batch
         rows = [j for j, n in enumerate(nets) if n is net]
         images = net.decode_latents(np.stack([latents[j] for j in rows]))
@@ -643,6 +668,19 @@ def _decode_guided_files(parsed: list, decoded: list) -> None:
             raise NicFormatError(f"model {net.name!r} has no guided tables, which this file needs")
         images = decode_guided(net, [parsed[i][1] for i in mine],
                                [parsed[i][0].quality - RESIDUAL_MODE for i in mine])
+        for i, image in zip(mine, images):
+            decoded[i] = image
+
+
+def _decode_vp8(parsed: list, decoded: list) -> None:
+    """Fill in the files of VP8 models (codec/vp8.py), one filter run per model and size."""
+    from .vp8 import decode_vp8_files
+
+    rows = [i for i, (header, _) in enumerate(parsed) if decoded[i] is None
+            and header.channels == 3 and load_model_by_id(header.model_id).card.get("kind") == "vp8"]
+    for model_id in dict.fromkeys(parsed[i][0].model_id for i in rows):
+        mine = [i for i in rows if parsed[i][0].model_id == model_id]
+        images = decode_vp8_files(load_model_by_id(model_id), [parsed[i] for i in mine])
         for i, image in zip(mine, images):
             decoded[i] = image
 
@@ -711,9 +749,9 @@ def inspect(data) -> dict:
         "model": net.name,
         "model_id": header.model_id,
         "mode": mode,
-        "quality": _level_of(header.quality),
+        "quality": _vp8_level(net, header.quality) or _level_of(header.quality),
         "max_error": max_error,
-        "coding": _coding(header, payload),
+        "coding": _vp8_coding(net, header.quality) or _coding(header, payload),
         "width": header.width,
         "height": header.height,
         "channels": header.channels,
@@ -724,6 +762,25 @@ def inspect(data) -> dict:
         "header_bytes": len(data) - len(payload),  # header and check
         "payload_bytes": len(payload),
     }
+
+
+def _vp8_level(net: Model, quality_byte: int) -> int | None:
+    """A VP8 model's lossy level (its quality byte may add FILTER_OFF), else None."""
+    from .vp8 import level_of
+
+    return level_of(quality_byte)[0] if _is_vp8_lossy(net, quality_byte) else None
+
+
+def _vp8_coding(net: Model, quality_byte: int) -> str | None:
+    from .vp8 import level_of
+
+    if not _is_vp8_lossy(net, quality_byte):
+        return None
+    return "vp8, post-filter " + ("on" if level_of(quality_byte)[1] else "off")
+
+
+def _is_vp8_lossy(net: Model, quality_byte: int) -> bool:
+    return net.card.get("kind") == "vp8" and quality_byte < RESIDUAL_MODE
 
 
 def _coding(header: Header, payload: bytes) -> str:

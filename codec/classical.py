@@ -1,4 +1,5 @@
-"""Lossless bodies made by classical coders, for nic's exact payloads (docs/FORMAT.md).
+"""Bodies made by classical coders: lossless for nic's exact payloads, lossy VP8 for the
+`cifar-vp8` model (docs/FORMAT.md).
 
 Two well-kept libraries code some images better than nic's own adaptive coder: libwebp's
 lossless coder (VP8L, through Pillow) on typeset text and digits, libjxl's modular coder
@@ -12,7 +13,11 @@ and leaves out what the container already says:
   header stays: it is bit-packed with what follows). libjxl is run at a few efforts and the
   shortest codestream is kept; efforts change only the encoder's search, so any libjxl decodes it.
 
-Both code 8-bit grey (H, W) or RGB (H, W, 3) images exactly; the caller passes the binned image
+* WebP lossy (codec/vp8.py): the VP8 key frame without the 20-byte RIFF/VP8 chunk headers and
+  without the 7 bytes after its 3-byte frame tag (start code, width, height): 27 bytes of a
+  32x32 image's 93 at WebP's smallest quality.
+
+The lossless coders code 8-bit grey (H, W) or RGB (H, W, 3) images exactly; the caller passes the binned image
 q for a max error (codec/adaptive.py `quantise`). Every body is decoded back before it is
 offered, so an encoder's surprise (an unexpected header) costs the mode, never the pixels.
 """
@@ -26,7 +31,7 @@ from PIL import Image
 from .errors import NicFormatError
 
 __all__ = ["JXL_EFFORTS", "JXL_SMALL_EFFORTS", "webp_body", "decode_webp_body", "jxl_body",
-           "decode_jxl_body"]
+           "decode_jxl_body", "vp8_body", "decode_vp8_body"]
 
 # libwebp's strongest lossless search (method 6). exact keeps every value (it matters only under
 # alpha). On large images method 6 takes seconds (3.2 s on a 512x512 photo, method 4: 0.1 s, 2 %
@@ -81,6 +86,47 @@ def decode_webp_body(body: bytes, width: int, height: int, channels: int) -> np.
 def _vp8l_header(width: int, height: int) -> bytes:
     """Signature 0x2F, then width - 1 and height - 1 in 14 bits each, alpha and version 0."""
     return b"\x2f" + struct.pack("<I", (width - 1) | (height - 1) << 14)
+
+
+_VP8_TAG, _VP8_START = 3, b"\x9d\x01\x2a"  # frame tag bytes; a key frame's start code
+# libwebp's strongest lossy search; its time is nothing next to the post-filter's.
+_VP8_METHOD = 6
+
+
+def vp8_body(rgb: np.ndarray, quality: int) -> bytes | None:
+    """The VP8 key frame that libwebp codes an RGB uint8 (H, W, 3) image into at `quality`
+    (0-100), without the 27 bytes decode_vp8_body rebuilds, or None if libwebp wrote a layout
+    this module would not rebuild."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb, np.uint8)).save(
+        buffer, "WEBP", quality=quality, method=_VP8_METHOD)
+    data = buffer.getvalue()
+    if data[12:16] != b"VP8 ":
+        return None
+    (size,) = struct.unpack("<I", data[16:20])
+    frame = data[_RIFF_HEADERS : _RIFF_HEADERS + size]
+    height, width = rgb.shape[:2]
+    if frame[_VP8_TAG : _VP8_TAG + 7] != _vp8_sizes(width, height) or frame[0] & 1:
+        return None  # not a key frame of this size without scaling
+    return frame[:_VP8_TAG] + frame[_VP8_TAG + 7 :]
+
+
+def decode_vp8_body(body: bytes, width: int, height: int) -> np.ndarray:
+    """Inverse of vp8_body: the decoded RGB uint8 (height, width, 3), or NicFormatError."""
+    frame = body[:_VP8_TAG] + _vp8_sizes(width, height) + body[_VP8_TAG:]
+    chunk = b"VP8 " + struct.pack("<I", len(frame)) + frame + b"\0" * (len(frame) % 2)
+    riff = b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
+    try:
+        with Image.open(io.BytesIO(riff), formats=["WEBP"]) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, SyntaxError, EOFError):
+        raise NicFormatError("VP8 payload is not a valid WebP key frame") from None
+    return _shaped(pixels, width, height, "VP8")
+
+
+def _vp8_sizes(width: int, height: int) -> bytes:
+    """A key frame's start code, then width and height in 14 bits each (scale bits 0)."""
+    return _VP8_START + struct.pack("<HH", width, height)
 
 
 def jxl_body(pixels: np.ndarray) -> bytes | None:

@@ -41,8 +41,11 @@ def colour_rows(model: str, inputs: list) -> dict[int, Model]:
     if model != AUTO:
         net = load_model(model)
         return {i: net for i in range(len(inputs))} if net.channels == 3 else {}
+    # The VP8 model (codec/vp8.py) codes at full size where auto's colour model keeps a
+    # thumbnail: a different promise, so it is used when named, never chosen.
     names = [n for n in compression_models()
-             if installed_models()[n].get("channels", 1) == 3 and shipped(installed_models()[n])]
+             if installed_models()[n].get("channels", 1) == 3 and shipped(installed_models()[n])
+             and installed_models()[n].get("kind") != "vp8"]
     if not names:
         return {}
     net = load_model(names[0])

@@ -126,3 +126,31 @@ def test_the_shipped_decoders_export_their_keras_originals(name):
     latents = np.random.default_rng(1).normal(size=(64, net.card["latent_dim"]))
     np.testing.assert_allclose(net.decode_floats(latents.astype(np.float32)).reshape(64, -1),
                                original.predict(latents, verbose=0).reshape(64, -1), atol=1e-5)
+
+
+def test_a_smoke_vp8_model_trains_and_codes_colour(tmp_path, monkeypatch, fresh_models):
+    """--task vp8: the post-filter and a card with libwebp's quality per level; the folder
+    codes and decodes colour at its own size."""
+    pytest.importorskip("tensorflow")
+    from conftest import _require_dataset
+
+    photos = _require_dataset("cifar")[2]
+    out = tmp_path / "vp8"
+    result = CliRunner().invoke(app, [
+        "train", "--task", "vp8", "--dataset", "cifar", "--limit", "40", "--epochs", "1",
+        "--name", "vp8", "--model-id", "253", "--out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    card = json.loads((out / "card.json").read_text())
+    assert (card["kind"], card["channels"], card["epochs_run"]) == ("vp8", 3, 1)
+    assert len(card["webp_qualities"]) == 8 and set(card["fingerprints"]) == {"denoiser.tflite"}
+    assert card["fidelity"]["psnr_floor_db"] > 10
+    monkeypatch.setenv("NIC_WEIGHTS", str(tmp_path))
+    decoded = codec.decode(codec.encode(photos[0][:20], model="vp8", quality=8))
+    assert decoded.shape == (20, 32, 3)
+    assert np.abs(decoded.astype(int) - photos[0][:20]).mean() < 8
+
+
+def test_vp8_is_for_colour_only():
+    result = CliRunner().invoke(app, ["train", "--task", "vp8", "--dataset", "mnist"])
+    assert result.exit_code == 1 and "--dataset cifar" in result.output

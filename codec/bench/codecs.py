@@ -116,7 +116,7 @@ class NicCodec(Codec):
         # Colour lossless and max-error files need no residual tables (codec/colour.py).
         nets = [load_model(model) for model in _models_for(self.dataset)]
         return [(net.name, quality) for net in nets for quality in QUALITY_LEVELS
-                if quality in net.tables.levels or net.residual or net.channels == 3]
+                if net.channels == 3 or quality in net.tables.levels or net.residual]
 
     def label(self, setting):
         return f"{setting[0]} q{setting[1]}"
@@ -142,8 +142,9 @@ class LatentCodec(Codec):
     def unavailable(self):
         return _no_model(self.dataset)
 
-    def settings(self):
-        return _models_for(self.dataset)
+    def settings(self):  # the VP8 model has no latent
+        return [name for name in _models_for(self.dataset)
+                if installed_models()[name].get("kind") != "vp8"]
 
     def label(self, setting):
         return setting

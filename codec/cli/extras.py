@@ -64,6 +64,7 @@ class TrainTask(str, Enum):
     denoise = "denoise"
     sr2x = "sr2x"
     classify = "classify"
+    vp8 = "vp8"
 
 
 class ReaderArchitecture(str, Enum):
@@ -102,8 +103,9 @@ def train(
     default_quality: Annotated[Optional[int], typer.Option(
         min=1, max=8, help="Quality level used when none is given.")] = None,
     task: Annotated[TrainTask, typer.Option(
-        help="compress, denoise (noisy -> clean), sr2x (14x14 -> 28x28) or classify (the "
-        "fidelity check's classifier).")] = TrainTask.compress,
+        help="compress, denoise (noisy -> clean), sr2x (14x14 -> 28x28), classify (the "
+        "fidelity check's classifier) or vp8 (with --dataset cifar: WebP's lossy coder with a "
+        "learned post-filter).")] = TrainTask.compress,
     latent_dim: Annotated[int, typer.Option(min=1, help="Size of the latent.")] = 16,
     fidelity_only: Annotated[bool, typer.Option(
         help="Keep the trained model in OUT; measure only its fidelity floors (validation "
@@ -152,6 +154,8 @@ def train(
     --model mine x.png. Needs the train extra (pip install "nic\\[train]").
     """
     dataset, task = dataset.value, task.value
+    if task == "vp8" and dataset != "cifar":
+        fail("--task vp8 trains a colour model: use it with --dataset cifar")
     steps = _parse_multipliers(multipliers) if multipliers else None
     name = name or dataset
     out = out or Path("weights") / name
@@ -193,6 +197,13 @@ def train(
 
         card = train_denoiser(dataset, out, model_id=model_id, name=name, epochs=epochs,
                               seed=seed, limit=limit, verbose=1 if sys.stdout.isatty() else 2)
+        typer.echo(f"wrote {out}: {card['epochs_run']} epochs, test {json.dumps(card['test'])}")
+        return
+    if task == "vp8":
+        from ..train_filter import train_vp8_filter
+
+        card = train_vp8_filter(dataset, out, model_id=model_id, name=name, epochs=epochs,
+                                seed=seed, limit=limit, verbose=1 if sys.stdout.isatty() else 2)
         typer.echo(f"wrote {out}: {card['epochs_run']} epochs, test {json.dumps(card['test'])}")
         return
     if task == "classify":

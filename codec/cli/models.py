@@ -64,7 +64,7 @@ def _model_row(card: dict) -> dict:
     from ..api import RESIDUAL_LEVELS
 
     task = card.get("task", "compress")
-    levels = sorted(int(q) for q in card.get("multipliers", {}))
+    levels = sorted(int(q) for q in card.get("multipliers") or card.get("webp_qualities", {}))
     colour_residual = task == "compress" and card.get("channels", 1) == 3  # codec/colour.py
     if levels and ("residual.npz" in card.get("fingerprints", {}) or colour_residual):
         levels += sorted(RESIDUAL_LEVELS)
