@@ -53,18 +53,12 @@ _RIFF_HEADERS = 20  # "RIFF", size, "WEBP", "VP8L", chunk size
 def webp_body(pixels: np.ndarray) -> bytes | None:
     """The VP8L bitstream of uint8 grey or RGB pixels without its 25 rebuildable bytes, or None
     if libwebp wrote a header this module would not rebuild."""
-    buffer = io.BytesIO()
     options = dict(_WEBP_OPTIONS)
     if pixels.shape[0] * pixels.shape[1] > _WEBP_QUICK_PIXELS:
         options["method"] = _WEBP_QUICK_METHOD
-    Image.fromarray(np.ascontiguousarray(pixels, np.uint8)).save(buffer, "WEBP", **options)
-    data = buffer.getvalue()
-    if data[12:16] != b"VP8L":
-        return None
-    (size,) = struct.unpack("<I", data[16:20])
-    stream = data[_RIFF_HEADERS : _RIFF_HEADERS + size]
+    stream = _webp_chunk(pixels, b"VP8L", options)
     height, width = pixels.shape[:2]
-    if stream[:5] != _vp8l_header(width, height):
+    if stream is None or stream[:5] != _vp8l_header(width, height):
         return None
     body = stream[5:]
     return body if _same(decode_webp_body(body, width, height, _channels(pixels)), pixels) else None
@@ -72,14 +66,8 @@ def webp_body(pixels: np.ndarray) -> bytes | None:
 
 def decode_webp_body(body: bytes, width: int, height: int, channels: int) -> np.ndarray:
     """Inverse of webp_body: uint8 (height, width) or (height, width, 3), or NicFormatError."""
-    stream = _vp8l_header(width, height) + body
-    chunk = b"VP8L" + struct.pack("<I", len(stream)) + stream + b"\0" * (len(stream) % 2)
-    riff = b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
-    try:
-        with Image.open(io.BytesIO(riff), formats=["WEBP"]) as image:
-            pixels = np.asarray(image.convert("RGB"))
-    except (OSError, ValueError, SyntaxError, EOFError):
-        raise NicFormatError("WebP payload is not a valid VP8L bitstream") from None
+    pixels = _decode_riff(b"VP8L", _vp8l_header(width, height) + body,
+                          "WebP payload is not a valid VP8L bitstream")
     return _shaped(pixels if channels == 3 else pixels[:, :, 0], width, height, "WebP")
 
 
@@ -97,31 +85,41 @@ def vp8_body(rgb: np.ndarray, quality: int) -> bytes | None:
     """The VP8 key frame that libwebp codes an RGB uint8 (H, W, 3) image into at `quality`
     (0-100), without the 27 bytes decode_vp8_body rebuilds, or None if libwebp wrote a layout
     this module would not rebuild."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb, np.uint8)).save(
-        buffer, "WEBP", quality=quality, method=_VP8_METHOD)
-    data = buffer.getvalue()
-    if data[12:16] != b"VP8 ":
-        return None
-    (size,) = struct.unpack("<I", data[16:20])
-    frame = data[_RIFF_HEADERS : _RIFF_HEADERS + size]
+    frame = _webp_chunk(rgb, b"VP8 ", {"quality": quality, "method": _VP8_METHOD})
     height, width = rgb.shape[:2]
-    if frame[_VP8_TAG : _VP8_TAG + 7] != _vp8_sizes(width, height) or frame[0] & 1:
+    if frame is None or frame[_VP8_TAG : _VP8_TAG + 7] != _vp8_sizes(width, height) \
+            or frame[0] & 1:
         return None  # not a key frame of this size without scaling
     return frame[:_VP8_TAG] + frame[_VP8_TAG + 7 :]
+
+
+def _webp_chunk(pixels: np.ndarray, kind: bytes, options: dict) -> bytes | None:
+    """The bitstream of the one `kind` chunk of the WebP file libwebp writes, or None."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels, np.uint8)).save(buffer, "WEBP", **options)
+    data = buffer.getvalue()
+    if data[12:16] != kind:
+        return None
+    (size,) = struct.unpack("<I", data[16:20])
+    return data[_RIFF_HEADERS : _RIFF_HEADERS + size]
 
 
 def decode_vp8_body(body: bytes, width: int, height: int) -> np.ndarray:
     """Inverse of vp8_body: the decoded RGB uint8 (height, width, 3), or NicFormatError."""
     frame = body[:_VP8_TAG] + _vp8_sizes(width, height) + body[_VP8_TAG:]
-    chunk = b"VP8 " + struct.pack("<I", len(frame)) + frame + b"\0" * (len(frame) % 2)
+    pixels = _decode_riff(b"VP8 ", frame, "VP8 payload is not a valid WebP key frame")
+    return _shaped(pixels, width, height, "VP8")
+
+
+def _decode_riff(kind: bytes, stream: bytes, invalid: str) -> np.ndarray:
+    """RGB pixels of a WebP bitstream wrapped in the RIFF container it was taken out of."""
+    chunk = kind + struct.pack("<I", len(stream)) + stream + b"\0" * (len(stream) % 2)
     riff = b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
     try:
         with Image.open(io.BytesIO(riff), formats=["WEBP"]) as image:
-            pixels = np.asarray(image.convert("RGB"))
+            return np.asarray(image.convert("RGB"))
     except (OSError, ValueError, SyntaxError, EOFError):
-        raise NicFormatError("VP8 payload is not a valid WebP key frame") from None
-    return _shaped(pixels, width, height, "VP8")
+        raise NicFormatError(invalid) from None
 
 
 def _vp8_sizes(width: int, height: int) -> bytes:

@@ -46,14 +46,9 @@ def train_denoiser(dataset: str, out: Path, *, model_id: int, name: str, epochs:
     model = build_denoiser(channels)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mean_absolute_error")
     started = time.time()
-    history = model.fit(
-        shuffled_batches(len(x_fit), seed, pairs), epochs=epochs, verbose=verbose,
-        validation_data=(_scale(val_noisy), _scale(x_val)),
-        callbacks=[keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=3, min_lr=1e-5),
-                   keras.callbacks.EarlyStopping(patience=6, restore_best_weights=True)])
+    history = _fit_and_export(model, shuffled_batches(len(x_fit), seed, pairs), epochs, verbose,
+                              (_scale(val_noisy), _scale(x_val)), 3, out)
     seconds = time.time() - started
-    out.mkdir(parents=True, exist_ok=True)
-    _export(model, out / "denoiser.tflite")
     card = {
         "name": name,
         "model_id": model_id,
@@ -80,6 +75,21 @@ def train_denoiser(dataset: str, out: Path, *, model_id: int, name: str, epochs:
     card["fingerprints"] = fingerprints(out)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def _fit_and_export(model, batches, epochs: int, verbose: int, validation: tuple,
+                    patience: int, out: Path):
+    """Fit a filter (learning rate halved after `patience` flat epochs, stopped after twice
+    that, best weights kept) and write it to OUT/denoiser.tflite; returns the history."""
+    import keras
+
+    history = model.fit(
+        batches, epochs=epochs, verbose=verbose, validation_data=validation,
+        callbacks=[keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=patience, min_lr=1e-5),
+                   keras.callbacks.EarlyStopping(patience=2 * patience, restore_best_weights=True)])
+    out.mkdir(parents=True, exist_ok=True)
+    _export(model, out / "denoiser.tflite")
+    return history
 
 
 def _test_figures(model, clean: np.ndarray, table: dict, seed: int) -> dict:
@@ -130,14 +140,9 @@ def train_vp8_filter(dataset: str, out: Path, *, model_id: int, name: str, epoch
 
     model = build_denoiser(3)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mean_squared_error")
-    history = model.fit(
-        shuffled_batches(len(fit_in), seed, pairs), epochs=epochs, verbose=verbose,
-        validation_data=(_scale(val_in), _scale(val_out)),
-        callbacks=[keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2, min_lr=1e-5),
-                   keras.callbacks.EarlyStopping(patience=4, restore_best_weights=True)])
+    history = _fit_and_export(model, shuffled_batches(len(fit_in), seed, pairs), epochs, verbose,
+                              (_scale(val_in), _scale(val_out)), 2, out)
     seconds = time.time() - started
-    out.mkdir(parents=True, exist_ok=True)
-    _export(model, out / "denoiser.tflite")
     validation = _vp8_figures(model, x_val)
     card = {
         "name": name,
