@@ -31,6 +31,7 @@ from .residual import SIZE, pixel_check, residual_payload
 from .routing import (AUTO, choose_models, colour_rows, default_model,
                       digits_the_colour_model_loses, model_input)
 from .runtime import Model, installed_models, load_model, load_model_by_id
+from .vp8 import decode_vp8_files, is_vp8, level_of, vp8_files
 
 __all__ = ["QUALITY_LEVELS", "AUTO", "Encoded", "encode", "decode", "encode_batch",
            "encode_detailed", "decode_batch", "inspect", "denoise"]
@@ -363,7 +364,7 @@ def _encode_checked(model: str, inputs: list, level: int | None, sizes: list) ->
     results = [None] * len(inputs)
     for net in {id(n): n for n in colour.values()}.values():
         rows = [i for i, n in colour.items() if n is net]
-        files = _vp8_files if net.card.get("kind") == "vp8" else _colour_files
+        files = _vp8_files if is_vp8(net) else _colour_files
         coded = files(net, [inputs[i][0] for i in rows], level, [sizes[i] for i in rows])
         for i, result in zip(rows, coded):
             results[i] = result
@@ -451,7 +452,6 @@ def _vp8_files(net: Model, images: list, level: int | None, sizes: list) -> list
     PSNR floor of the model's card; a file under it (the finest level, or an explicit one)
     carries a one-line warning."""
     from .colour import to_rgb
-    from .vp8 import vp8_files
 
     results = []
     for made, size in zip(vp8_files(net, [to_rgb(image) for image in images], level), sizes):
@@ -674,13 +674,13 @@ def _decode_guided_files(parsed: list, decoded: list) -> None:
 
 def _decode_vp8(parsed: list, decoded: list) -> None:
     """Fill in the files of VP8 models (codec/vp8.py), one filter run per model and size."""
-    from .vp8 import decode_vp8_files
-
-    rows = [i for i, (header, _) in enumerate(parsed) if decoded[i] is None
-            and header.channels == 3 and load_model_by_id(header.model_id).card.get("kind") == "vp8"]
+    rows = [i for i, (header, _) in enumerate(parsed) if decoded[i] is None and header.channels == 3]
     for model_id in dict.fromkeys(parsed[i][0].model_id for i in rows):
+        net = load_model_by_id(model_id)
+        if not is_vp8(net):
+            continue
         mine = [i for i in rows if parsed[i][0].model_id == model_id]
-        images = decode_vp8_files(load_model_by_id(model_id), [parsed[i] for i in mine])
+        images = decode_vp8_files(net, [parsed[i] for i in mine])
         for i, image in zip(mine, images):
             decoded[i] = image
 
@@ -744,14 +744,18 @@ def inspect(data) -> dict:
         mode = "lossy"
     else:
         mode = "lossless" if max_error == 0 else "near-lossless"
+    level, coding = _level_of(header.quality), None
+    if is_vp8(net) and not residual:  # the quality byte also says whether the filter runs
+        level, filtered = level_of(header.quality)
+        coding = "vp8, post-filter " + ("on" if filtered else "off")
     return {
         "format_version": header.version,
         "model": net.name,
         "model_id": header.model_id,
         "mode": mode,
-        "quality": _vp8_level(net, header.quality) or _level_of(header.quality),
+        "quality": level,
         "max_error": max_error,
-        "coding": _vp8_coding(net, header.quality) or _coding(header, payload),
+        "coding": coding or _coding(header, payload),
         "width": header.width,
         "height": header.height,
         "channels": header.channels,
@@ -762,25 +766,6 @@ def inspect(data) -> dict:
         "header_bytes": len(data) - len(payload),  # header and check
         "payload_bytes": len(payload),
     }
-
-
-def _vp8_level(net: Model, quality_byte: int) -> int | None:
-    """A VP8 model's lossy level (its quality byte may add FILTER_OFF), else None."""
-    from .vp8 import level_of
-
-    return level_of(quality_byte)[0] if _is_vp8_lossy(net, quality_byte) else None
-
-
-def _vp8_coding(net: Model, quality_byte: int) -> str | None:
-    from .vp8 import level_of
-
-    if not _is_vp8_lossy(net, quality_byte):
-        return None
-    return "vp8, post-filter " + ("on" if level_of(quality_byte)[1] else "off")
-
-
-def _is_vp8_lossy(net: Model, quality_byte: int) -> bool:
-    return net.card.get("kind") == "vp8" and quality_byte < RESIDUAL_MODE
 
 
 def _coding(header: Header, payload: bytes) -> str:

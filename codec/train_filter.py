@@ -45,10 +45,8 @@ def train_denoiser(dataset: str, out: Path, *, model_id: int, name: str, epochs:
 
     model = build_denoiser(channels)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mean_absolute_error")
-    started = time.time()
-    history = _fit_and_export(model, shuffled_batches(len(x_fit), seed, pairs), epochs, verbose,
-                              (_scale(val_noisy), _scale(x_val)), 3, out)
-    seconds = time.time() - started
+    history, seconds = _fit_and_export(model, shuffled_batches(len(x_fit), seed, pairs), epochs,
+                                       verbose, (_scale(val_noisy), _scale(x_val)), 3, out)
     card = {
         "name": name,
         "model_id": model_id,
@@ -80,16 +78,19 @@ def train_denoiser(dataset: str, out: Path, *, model_id: int, name: str, epochs:
 def _fit_and_export(model, batches, epochs: int, verbose: int, validation: tuple,
                     patience: int, out: Path):
     """Fit a filter (learning rate halved after `patience` flat epochs, stopped after twice
-    that, best weights kept) and write it to OUT/denoiser.tflite; returns the history."""
+    that, best weights kept) and write it to OUT/denoiser.tflite; returns the history and the
+    seconds the fit took."""
     import keras
 
+    started = time.time()
     history = model.fit(
         batches, epochs=epochs, verbose=verbose, validation_data=validation,
         callbacks=[keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=patience, min_lr=1e-5),
                    keras.callbacks.EarlyStopping(patience=2 * patience, restore_best_weights=True)])
+    seconds = time.time() - started
     out.mkdir(parents=True, exist_ok=True)
     _export(model, out / "denoiser.tflite")
-    return history
+    return history, seconds
 
 
 def _test_figures(model, clean: np.ndarray, table: dict, seed: int) -> dict:
@@ -140,9 +141,10 @@ def train_vp8_filter(dataset: str, out: Path, *, model_id: int, name: str, epoch
 
     model = build_denoiser(3)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mean_squared_error")
-    history = _fit_and_export(model, shuffled_batches(len(fit_in), seed, pairs), epochs, verbose,
-                              (_scale(val_in), _scale(val_out)), 2, out)
-    seconds = time.time() - started
+    prepared = time.time() - started  # libwebp's decodes of every training image, counted too
+    history, seconds = _fit_and_export(model, shuffled_batches(len(fit_in), seed, pairs), epochs,
+                                       verbose, (_scale(val_in), _scale(val_out)), 2, out)
+    seconds += prepared
     validation = _vp8_figures(model, x_val)
     card = {
         "name": name,

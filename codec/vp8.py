@@ -20,7 +20,7 @@ from .fidelity import psnr_per_image
 from .format import Header, pack
 from .runtime import Model
 
-__all__ = ["FILTER_OFF", "is_vp8", "webp_qualities", "coded", "filtered_better", "vp8_files",
+__all__ = ["FILTER_OFF", "is_vp8", "webp_qualities", "coded", "vp8_files",
            "decode_vp8_files", "level_of"]
 
 FILTER_OFF = 64  # added to the level in the quality byte: decode without the post-filter
@@ -47,10 +47,8 @@ def coded(rgb: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
     return body, decode_vp8_body(body, rgb.shape[1], rgb.shape[0])
 
 
-def filtered_better(originals: list, plain: list, filtered: list) -> np.ndarray:
-    """Per image: does the filtered decode come closer to the original (higher PSNR)?"""
-    return np.array([psnr_per_image(o[None], f[None])[0] > psnr_per_image(o[None], p[None])[0]
-                     for o, p, f in zip(originals, plain, filtered)], bool)
+def _psnr(original: np.ndarray, decoded: np.ndarray) -> float:
+    return float(psnr_per_image(original[None], decoded[None])[0])
 
 
 def post_filter(net: Model, images: list) -> list:
@@ -82,10 +80,10 @@ def vp8_files(net: Model, rgbs: list, level: int | None) -> list[dict]:
             break
         bodies, plain = zip(*(coded(rgbs[i], qualities[rung]) for i in rows))
         filtered = post_filter(net, list(plain))
-        keep = filtered_better([rgbs[i] for i in rows], plain, filtered)
-        for i, body, p, f, on in zip(rows, bodies, plain, filtered, keep):
-            decoded = f if on else p
-            psnr = float(psnr_per_image(rgbs[i][None], decoded[None])[0])
+        for i, body, p, f in zip(rows, bodies, plain, filtered):
+            # the encoder has the filter: it keeps it only where it comes closer to the image
+            plain_db, filtered_db = _psnr(rgbs[i], p), _psnr(rgbs[i], f)
+            on, psnr = filtered_db > plain_db, max(plain_db, filtered_db)
             if psnr < floor and rung != rungs[-1]:
                 continue
             height, width = rgbs[i].shape[:2]
