@@ -604,11 +604,13 @@ def _decode_batch(files: list) -> list[np.ndarray]:
                for header, payload in parsed]
     _decode_guided_files(parsed, decoded)
     _decode_vp8(parsed, decoded)
-    latents, nets, residuals = [], [], []
+    latents, nets, residuals, by_id = [], [], [], {}
     for i, (header, payload) in enumerate(parsed):
         if decoded[i] is not None:  # coded without the latent network: done
             continue
-        net = load_model_by_id(header.model_id)
+        if header.model_id not in by_id:  # a batch names few models: look each up once
+            by_id[header.model_id] = load_model_by_id(header.model_id)
+        net = by_id[header.model_id]
         if net.channels != header.channels:
             kinds = {1: "grey", 3: "colour"}
             raise NicFormatError(f"a {kinds[header.channels]} file names model {net.name!r}, which "

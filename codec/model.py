@@ -65,12 +65,14 @@ def build_decoder(latent_dim: int = LATENT_DIM, widths: tuple[int, int] = DECODE
 _TAPS = {(0, 0): 2, (0, 1): 0, (1, 1): 1}
 
 
-def phase_form(decoder: keras.Model) -> keras.Model:
+def phase_form(decoder: keras.Model, logit_clip: float | None = None) -> keras.Model:
     """The same function as a `build_decoder` network, computed faster: each stride-2 transposed
     convolution becomes a 2x2 convolution at the input's size that writes the four output
     phases as channels, then depth-to-space; the last, stride-1 one a convolution with the
     kernel flipped. The outputs agree to float rounding (about 1e-6); LiteRT's XNNPACK kernels
-    run it about 1.45x faster than the transposed convolutions (exported by `nic train`)."""
+    run it about 1.45x faster than the transposed convolutions (exported by `nic train`).
+    logit_clip: clip the last layer's logit to +-logit_clip before the sigmoid (the int8 export,
+    codec/train_decoder.py: int8's 256 steps then cover only logits that change a grey level)."""
     dense, reshape, up1, up2, last = [layer for layer in decoder.layers
                                       if not isinstance(layer, layers.InputLayer)]
     latent = keras.Input(decoder.input_shape[1:], name="latent")
@@ -85,10 +87,14 @@ def phase_form(decoder: keras.Model) -> keras.Model:
         h = conv(layers.ZeroPadding2D(((1, 0), (1, 0)), name=f"pad_{step}")(h))
         h = layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), name=f"interleave_{step}")(h)
     kernel, bias = last.get_weights()
-    conv = layers.Conv2D(kernel.shape[2], kernel.shape[0], padding="same", activation="sigmoid",
-                         name="image")
+    conv = layers.Conv2D(kernel.shape[2], kernel.shape[0], padding="same",
+                         activation="sigmoid" if logit_clip is None else None, name="image")
     weighted.append((conv, [kernel[::-1, ::-1].transpose(0, 1, 3, 2), bias]))
-    model = keras.Model(latent, conv(h), name="decoder")
+    image = conv(h)
+    if logit_clip is not None:
+        image = layers.Lambda(lambda t: tf.clip_by_value(t, -logit_clip, logit_clip), name="clip")(image)
+        image = layers.Activation("sigmoid", name="sigmoid")(image)
+    model = keras.Model(latent, image, name="decoder")
     for layer, weights in weighted:  # Keras 3 layers take weights only once built
         layer.set_weights(weights)
     return model

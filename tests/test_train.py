@@ -1,6 +1,7 @@
 """A tiny real training run: `nic train` writes a complete, loadable model folder."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from typer.testing import CliRunner
 
 import codec
 from codec.cli import app
+from conftest import REPO
 
 
 @pytest.mark.usefixtures("mnist_test")  # fails in CI if the data is missing
@@ -56,6 +58,58 @@ def test_a_decoder_of_other_widths_learns_on_the_fixed_encoder(tmp_path, monkeyp
     np.testing.assert_array_equal(*latents)
     payloads = [unpack(codec.encode(mnist_test[0], model=m, quality=5))[1] for m in ("base", "slim")]
     assert payloads[0] == payloads[1]
+
+
+@pytest.mark.usefixtures("mnist_test")
+def test_a_decoder_tuned_on_quantised_latents_keeps_the_files_sizes(tmp_path, monkeypatch,
+                                                                     fresh_models, mnist_test):
+    """--decoder-only with --init-from: same encoder and tables (the same payload bytes), a new
+    decoder exported in int8, and a card that says so."""
+    pytest.importorskip("tensorflow")
+    runner = CliRunner()
+    base, tuned = tmp_path / "base", tmp_path / "tuned"
+    common = ["train", "--dataset", "mnist", "--limit", "300", "--epochs", "1"]
+    assert runner.invoke(app, [*common, "--name", "base", "--model-id", "250",
+                               "--out", str(base)]).exit_code == 0
+    result = runner.invoke(app, [*common, "--name", "tuned", "--model-id", "251", "--out", str(tuned),
+                                 "--init-from", str(base), "--decoder-only"])
+    assert result.exit_code == 0, result.output
+    card = json.loads((tuned / "card.json").read_text())
+    assert card["model_id"] == 251 and card["decoder_tuning"]["epochs_run"] == 1
+    assert card["decoder_export"].startswith("int8") and card["test"]["images"] == 300
+    assert (tuned / "entropy.npz").read_bytes() == (base / "entropy.npz").read_bytes()
+
+    monkeypatch.setenv("NIC_WEIGHTS", str(tmp_path))
+    from ai_edge_litert.interpreter import Interpreter
+
+    from codec.format import unpack
+
+    payloads = [unpack(codec.encode(mnist_test[0], model=m, quality=3))[1] for m in ("base", "tuned")]
+    assert payloads[0] == payloads[1]
+    tensors = Interpreter(model_path=str(tuned / "decoder.tflite")).get_tensor_details()
+    assert any(t["dtype"] == np.int8 for t in tensors)
+
+    # One function: the same numbers from LiteRT at any batch size and from TensorFlow's own
+    # interpreter (tools/cross_runtime.py encodes with it), as integer arithmetic promises.
+    from codec.runtime import load_model
+
+    net = load_model("tuned")
+    table = net.tables[3]
+    latents = table.dequantize(np.random.default_rng(2).integers(-2, 3, (64, 16)) + table.radius)
+    litert = net.decode_floats(latents)
+    np.testing.assert_array_equal(np.concatenate([net.decode_floats(latents[i:i + 1]) for i in range(8)]),
+                                  litert[:8])
+    sys.path.insert(0, str(REPO / "tools"))
+    from cross_runtime import TensorFlowLite
+
+    tensorflow = TensorFlowLite((tuned / "decoder.tflite").read_bytes()).predict(latents)[..., 0]
+    np.testing.assert_array_equal(tensorflow, litert)
+
+
+def test_decoder_only_needs_a_model_to_start_from(tmp_path):
+    result = CliRunner().invoke(app, ["train", "--dataset", "mnist", "--decoder-only",
+                                      "--out", str(tmp_path / "x")])
+    assert result.exit_code != 0 and "--init-from" in result.output
 
 
 @pytest.mark.usefixtures("mnist_test")

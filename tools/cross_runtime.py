@@ -1,12 +1,14 @@
-"""Encode with Keras, decode with LiteRT: does the residual layer decode bit-exactly across runtimes?
+"""Encode with TensorFlow, decode with LiteRT: does the residual layer decode bit-exactly across runtimes?
 
-    python tools/cross_runtime.py [--limit 10000] [--max-error 0]
+    python tools/cross_runtime.py [--limit 10000] [--max-error 0] [--model mnist]
 
-The encoder side is nic's own lossless encoder with the Keras originals (weights/mnist/*.keras,
-TensorFlow) as its networks: the latent, the lossy reconstruction x_hat and the guided coding are
-computed from Keras outputs. The file is then
-decoded by `codec.decode` (LiteRT). Prints how many images decode exactly, how many are refused
-by the pixel check (a runtime difference caught), and how many fail otherwise (must be 0).
+The encoder side is nic's own lossless encoder with TensorFlow computing its networks: the Keras
+original of the encoder and, for a float decoder, of the decoder (weights/<model>/*.keras); an
+int8 decoder (`nic train --decoder-only`), which Keras cannot run, through TensorFlow's own build of the
+TFLite interpreter. The latent, the lossy reconstruction x_hat and the guided coding are computed
+from those outputs. The file is then decoded by `codec.decode` (LiteRT). Prints how many images
+decode exactly, how many are refused by the pixel check (a runtime difference caught), and how
+many fail otherwise (must be 0).
 """
 
 import argparse
@@ -29,8 +31,11 @@ class KerasNetworks:
         self.net = load_model(model_name)
         self._encoder = keras.models.load_model(training_file(self.net, "encoder.keras"),
                                                 compile=False)
-        self._decoder = keras.models.load_model(training_file(self.net, "decoder.keras"),
-                                                compile=False)
+        if self.net.card.get("decoder_export", "").startswith("int8"):
+            self._decoder = TensorFlowLite(training_file(self.net, "decoder.tflite").read_bytes())
+        else:
+            self._decoder = keras.models.load_model(training_file(self.net, "decoder.keras"),
+                                                    compile=False)
 
     def __getattr__(self, name):
         return getattr(self.net, name)
@@ -41,6 +46,23 @@ class KerasNetworks:
 
     def decode_floats(self, latents: np.ndarray) -> np.ndarray:
         return self._decoder.predict(latents.astype(np.float32), verbose=0)[..., 0]
+
+
+class TensorFlowLite:
+    """A LiteRT flatbuffer run by TensorFlow's tf.lite.Interpreter (not ai_edge_litert)."""
+
+    def __init__(self, model_bytes: bytes):
+        import tensorflow as tf
+
+        self._interpreter = tf.lite.Interpreter(model_content=model_bytes, num_threads=1)
+
+    def predict(self, inputs: np.ndarray, verbose: int = 0) -> np.ndarray:
+        index = self._interpreter.get_input_details()[0]["index"]
+        self._interpreter.resize_tensor_input(index, inputs.shape)
+        self._interpreter.allocate_tensors()
+        self._interpreter.set_tensor(index, inputs)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._interpreter.get_output_details()[0]["index"])
 
 
 def keras_encode(images: np.ndarray, max_error: int, model_name: str = "mnist") -> list[bytes]:
@@ -55,6 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=10000)
     parser.add_argument("--max-error", type=int, default=0)
+    parser.add_argument("--model", default="mnist", help="an installed grey model with a residual layer")
     args = parser.parse_args()
 
     import codec
@@ -64,7 +87,7 @@ def main() -> None:
     exact, refused, wrong = 0, {}, 0
     for start in range(0, len(images), 500):
         chunk = images[start : start + 500]
-        for image, data in zip(chunk, keras_encode(chunk, args.max_error)):
+        for image, data in zip(chunk, keras_encode(chunk, args.max_error, args.model)):
             try:
                 pixels = codec.decode(data)
             except codec.NicFormatError as error:  # a mismatch caught: an error, not bad pixels
@@ -73,7 +96,8 @@ def main() -> None:
             error = np.abs(pixels.astype(int) - image.astype(int)).max()
             exact += error <= args.max_error
             wrong += error > args.max_error
-    print(f"{len(images)} MNIST test images, max_error {args.max_error}, Keras encode -> LiteRT "
+    print(f"{len(images)} MNIST test images, model {args.model}, max_error {args.max_error}, "
+          f"TensorFlow encode -> LiteRT "
           f"decode: {exact} decoded within max_error, {sum(refused.values())} refused with an "
           f"error, {wrong} returned wrong pixels")
     for message, count in refused.items():

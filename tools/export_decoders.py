@@ -8,7 +8,9 @@ convolutions, which LiteRT's XNNPACK kernels run about 1.4x faster. The weights 
 stay: files written with the old export decode with the new one (the guided coder codes away
 from rounding edges, and a pixel check refuses what it cannot vouch for). Each folder's
 decoder.tflite is rewritten from its decoder.keras and the card's fingerprints and
-`decoder_export` updated; `nic train` exports new grey models this way already.
+`decoder_export` updated; `nic train` exports new grey models this way already. A model
+whose decoder is int8 (`nic train --decoder-only`) is left alone: re-exporting
+it in float would change its pixels under the same model id.
 """
 
 import json
@@ -23,6 +25,9 @@ def main(folders: list[str]) -> None:
     from codec.train import _export, fingerprints
 
     for folder in map(Path, folders):
+        if json.loads((folder / "card.json").read_text()).get("decoder_export", "").startswith("int8"):
+            print(f"{folder}: an int8 decoder, left as it is")
+            continue
         decoder = keras.models.load_model(folder / "decoder.keras", compile=False)
         _export(phase_form(decoder), folder / "decoder.tflite")
         card_path = folder / "card.json"

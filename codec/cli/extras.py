@@ -146,6 +146,12 @@ def train(
     residual_only: Annotated[bool, typer.Option(
         help="Keep the trained model in OUT; fit only the guided lossless coder's tables "
         "(training split) into its residual.npz and card.")] = False,
+    decoder_only: Annotated[bool, typer.Option(
+        help="With --init-from (a grey model): keep its encoder, train its decoder on the "
+        "quantised latents files carry, and write a new model (new --model-id).")] = False,
+    int8: Annotated[bool, typer.Option(
+        help="With --decoder-only: export the decoder with 8-bit integer weights and "
+        "activations (faster; --no-int8: float).")] = True,
 ) -> None:
     """Train a model on a dataset and write its LiteRT files, entropy tables and card.
 
@@ -205,6 +211,16 @@ def train(
         card = train_vp8_filter(dataset, out, model_id=model_id, name=name, epochs=epochs,
                                 seed=seed, limit=limit, verbose=1 if sys.stdout.isatty() else 2)
         typer.echo(f"wrote {out}: {card['epochs_run']} epochs, test {json.dumps(card['test'])}")
+        return
+    if decoder_only:
+        if init_from is None:
+            usage("--decoder-only tunes the decoder of the model given by --init-from")
+        from ..train_decoder import tune_decoder
+
+        card = tune_decoder(init_from, out, model_id=model_id, name=name, epochs=epochs, seed=seed,
+                            int8=int8, limit=limit, verbose=1 if sys.stdout.isatty() else 2)
+        typer.echo(f"wrote {out}: decoder tuned for {card['decoder_tuning']['epochs_run']} epochs, "
+                   f"test {json.dumps(card['test'])}, model id {card['model_id']}")
         return
     if task == "classify":
         from ..train_classifier import train_classifier
