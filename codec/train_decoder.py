@@ -58,12 +58,7 @@ def tune_decoder(init_from: Path, out: Path, *, model_id: int, name: str, epochs
     if init_card.get("channels", 1) != 1 or init_card.get("task", "compress") != "compress":
         raise NicError(f"--decoder-only tunes a grey compression model; {init_from} is not one")
     keras.utils.set_random_seed(seed)
-    x_plain, x_val, x_test = _splits(init_card["dataset"], limit or init_card.get("limit"))
-    augmentation = init_card.get("augmentation")
-    kind = augmentation.get("kind") if isinstance(augmentation, dict) else None
-    extra, _ = _augmented(init_card["dataset"], x_plain, kind, init_card.get("seed", 0))
-    x_fit = np.concatenate([x_plain, extra]) if len(extra) else x_plain
-
+    x_plain, x_fit, x_val, x_test = _images(init_card, limit)
     encoder = keras.models.load_model(init_from / "encoder.keras", compile=False)
     decoder = keras.models.load_model(init_from / "decoder.keras", compile=False)
     tables = EntropyTables.load(init_from / "entropy.npz")
@@ -90,13 +85,25 @@ def tune_decoder(init_from: Path, out: Path, *, model_id: int, name: str, epochs
             "validation_psnr_db_by_epoch": [round(v, 3) for v in history],
             "train_seconds": round(seconds, 1),
         },
-        "decoder_export": (f"int8 phase form, logit clipped to +-{LOGIT_CLIP} (codec/train_decoder.py)"
-                           if int8 else "phase form (codec/model.py phase_form)"),
+        "decoder_export": EXPORTS[int8],
     })
     card = _write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain)
     card["test"] = _test_figures(out, card, x_test)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+EXPORTS = {True: f"int8 phase form, logit clipped to +-{LOGIT_CLIP} (codec/train_decoder.py)",
+           False: "phase form (codec/model.py phase_form)"}
+
+
+def _images(init_card: dict, limit: int | None) -> tuple:
+    """(plain fit split, fit split with init's augmentation, validation, test), as init saw them."""
+    x_plain, x_val, x_test = _splits(init_card["dataset"], limit or init_card.get("limit"))
+    augmentation = init_card.get("augmentation")
+    kind = augmentation.get("kind") if isinstance(augmentation, dict) else None
+    extra, _ = _augmented(init_card["dataset"], x_plain, kind, init_card.get("seed", 0))
+    return x_plain, np.concatenate([x_plain, extra]) if len(extra) else x_plain, x_val, x_test
 
 
 def _means(encoder, images: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """A tiny real training run: `nic train` writes a complete, loadable model folder."""
 
 import json
+import shutil
 import sys
 
 import numpy as np
@@ -32,18 +33,27 @@ def test_smoke_training_writes_a_working_model(tmp_path, monkeypatch, fresh_mode
     assert codec.decode(data).shape == (28, 28)
 
 
+SMOKE = ["train", "--dataset", "mnist", "--limit", "300", "--epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def small_base(tmp_path_factory):
+    """A smoke model the decoder-only tests start from (each copies it beside its own)."""
+    pytest.importorskip("tensorflow")
+    out = tmp_path_factory.mktemp("small") / "base"
+    result = CliRunner().invoke(app, [*SMOKE, "--name", "base", "--model-id", "250", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
 @pytest.mark.usefixtures("mnist_test")
 def test_a_decoder_of_other_widths_learns_on_the_fixed_encoder(tmp_path, monkeypatch, fresh_models,
-                                                                 mnist_test):
+                                                                 mnist_test, small_base):
     """--decoder-widths with --init-from: the encoder comes over unchanged, so a file's latent
     (and its size) is the same under both models; only the decoder is new."""
-    pytest.importorskip("tensorflow")
-    runner = CliRunner()
-    base, slim = tmp_path / "base", tmp_path / "slim"
-    common = ["train", "--dataset", "mnist", "--limit", "300", "--epochs", "1"]
-    assert runner.invoke(app, [*common, "--name", "base", "--model-id", "250",
-                               "--out", str(base)]).exit_code == 0
-    result = runner.invoke(app, [*common, "--name", "slim", "--model-id", "251", "--out", str(slim),
+    runner, slim = CliRunner(), tmp_path / "slim"
+    base = shutil.copytree(small_base, tmp_path / "base")
+    result = runner.invoke(app, [*SMOKE, "--name", "slim", "--model-id", "251", "--out", str(slim),
                                  "--init-from", str(base), "--decoder-widths", "8,4"])
     assert result.exit_code == 0, result.output
     card = json.loads((slim / "card.json").read_text())
@@ -62,16 +72,13 @@ def test_a_decoder_of_other_widths_learns_on_the_fixed_encoder(tmp_path, monkeyp
 
 @pytest.mark.usefixtures("mnist_test")
 def test_a_decoder_tuned_on_quantised_latents_keeps_the_files_sizes(tmp_path, monkeypatch,
-                                                                     fresh_models, mnist_test):
+                                                                     fresh_models, mnist_test,
+                                                                     small_base):
     """--decoder-only with --init-from: same encoder and tables (the same payload bytes), a new
     decoder exported in int8, and a card that says so."""
-    pytest.importorskip("tensorflow")
-    runner = CliRunner()
-    base, tuned = tmp_path / "base", tmp_path / "tuned"
-    common = ["train", "--dataset", "mnist", "--limit", "300", "--epochs", "1"]
-    assert runner.invoke(app, [*common, "--name", "base", "--model-id", "250",
-                               "--out", str(base)]).exit_code == 0
-    result = runner.invoke(app, [*common, "--name", "tuned", "--model-id", "251", "--out", str(tuned),
+    runner, tuned = CliRunner(), tmp_path / "tuned"
+    base = shutil.copytree(small_base, tmp_path / "base")
+    result = runner.invoke(app, [*SMOKE, "--name", "tuned", "--model-id", "251", "--out", str(tuned),
                                  "--init-from", str(base), "--decoder-only"])
     assert result.exit_code == 0, result.output
     card = json.loads((tuned / "card.json").read_text())
