@@ -12,8 +12,9 @@ from codec.runtime import forget_models, load_model, to_uint8, training_file, we
 
 
 def test_litert_decoder_matches_keras_within_one_grey_level(mnist_test):
+    """A float decoder (id 15; the int8 one of id 22: tests/test_train.py) and its original."""
     keras = pytest.importorskip("keras")
-    model = load_model("mnist")
+    model = load_model("mnist-v3")
     keras_encoder = keras.models.load_model(training_file(model, "encoder.keras"))
     keras_decoder = keras.models.load_model(training_file(model, "decoder.keras"))
     images = mnist_test[:200]

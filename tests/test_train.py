@@ -175,7 +175,7 @@ def test_the_phase_form_computes_the_same_decoder(widths):
                                decoder.predict(latents, verbose=0), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["mnist", "mnist-fine", "fashion", "fashion-fine"])
+@pytest.mark.parametrize("name", ["mnist-v3", "mnist-fine", "fashion", "fashion-fine"])
 def test_the_shipped_decoders_export_their_keras_originals(name):
     """decoder.tflite (phase form, tools/export_decoders.py) decodes as decoder.keras does."""
     import keras
@@ -215,3 +215,18 @@ def test_a_smoke_vp8_model_trains_and_codes_colour(tmp_path, monkeypatch, fresh_
 def test_vp8_is_for_colour_only():
     result = CliRunner().invoke(app, ["train", "--task", "vp8", "--dataset", "mnist"])
     assert result.exit_code == 1 and "--dataset cifar" in result.output
+
+
+def test_the_shipped_int8_decoder_stays_close_to_its_keras_original():
+    """mnist (id 22) decodes in int8: near its float original, within int8's steps."""
+    import keras
+
+    from codec.runtime import load_model, training_file
+
+    net = load_model("mnist")
+    assert net.card["decoder_export"].startswith("int8")
+    table = net.tables[5]  # latents as files carry them: bin centroids near the prior's centre
+    latents = table.dequantize(np.random.default_rng(2).integers(-2, 3, (64, 16)) + table.radius)
+    original = keras.models.load_model(training_file(net, "decoder.keras"), compile=False)
+    difference = np.abs(net.decode_floats(latents) - original.predict(latents, verbose=0)[..., 0])
+    assert difference.mean() < 0.005 and difference.max() < 0.12
