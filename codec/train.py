@@ -271,12 +271,19 @@ def retable(out: Path, multipliers: dict[int, float] | None = None,
     if default_quality is not None:
         card["default_quality"] = default_quality
     card["tables_command"] = _command_line()
-    x_plain, x_val, _ = _splits(card["dataset"], card.get("limit"))
+    x_plain, x_fit, x_val, _ = card_images(card)
+    encoder = keras.models.load_model(out / "encoder.keras", compile=False)
+    return _write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain)
+
+
+def card_images(card: dict, limit: int | None = None) -> tuple:
+    """A trained model's (plain fit split, fit split with its augmentation, validation, test),
+    as its card says it was trained; limit: smoke runs."""
+    x_plain, x_val, x_test = _splits(card["dataset"], limit or card.get("limit"))
     augmentation = card.get("augmentation")  # colour models record their jitter as text
     kind = augmentation.get("kind") if isinstance(augmentation, dict) else None
     extra, _ = _augmented(card["dataset"], x_plain, kind, card.get("seed", 0))  # as trained
-    encoder = keras.models.load_model(out / "encoder.keras", compile=False)
-    return _write_tables_and_card(out, card, encoder, np.concatenate([x_plain, extra]), x_val, x_plain)
+    return x_plain, np.concatenate([x_plain, extra]), x_val, x_test
 
 
 SUBJECTS = {"mnist": "a digit", "fashion": "a clothing item", "cifar": "a small colour photo"}
@@ -377,14 +384,17 @@ def _fit_guided(out: Path, card: dict, images: np.ndarray) -> None:
         replace(net.residual, guided=guided).save(out / "residual.npz")
 
 
-def _validate(out: Path, card: dict, inputs: np.ndarray, targets: np.ndarray) -> dict:
-    """Mean file bytes, PSNR and max error per quality level, through the real codec."""
+def _validate(out: Path, card: dict, inputs: np.ndarray, targets: np.ndarray,
+              levels: list[int] | None = None) -> dict:
+    """Mean file bytes, PSNR and max error per quality level (default: every one), through the
+    real codec."""
     from . import api
     from .metrics import max_abs_error, psnr
 
-    levels = sorted(int(q) for q in card["multipliers"])
-    if card.get("task", "compress") == "compress" and (out / "residual.npz").exists():
-        levels += list(api.RESIDUAL_LEVELS)
+    if levels is None:
+        levels = sorted(int(q) for q in card["multipliers"])
+        if card.get("task", "compress") == "compress" and (out / "residual.npz").exists():
+            levels += list(api.RESIDUAL_LEVELS)
     figures = {}
     with _installed(out, card):
         for quality in levels:
@@ -460,8 +470,10 @@ def _psnr_from_mse01(mse: float) -> float:
     return float(10 * np.log10(1.0 / mse))
 
 
-def _export(submodel, path: Path, mean_only: bool = False) -> None:
-    """Convert a Keras sub-model to a LiteRT flatbuffer (weights frozen, dynamic batch)."""
+def _export(submodel, path: Path, mean_only: bool = False, int8_calibration=None) -> None:
+    """Convert a Keras sub-model to a LiteRT flatbuffer (weights frozen, dynamic batch).
+    int8_calibration: batches of inputs (an array of rows); given, weights and activations are
+    quantised to 8-bit integers over the ranges these inputs reach (inputs and outputs float)."""
     import tempfile
 
     import keras
@@ -471,7 +483,13 @@ def _export(submodel, path: Path, mean_only: bool = False) -> None:
         submodel = keras.Model(submodel.inputs, submodel.outputs[0])
     with tempfile.TemporaryDirectory() as saved:
         submodel.export(saved, format="tf_saved_model", verbose=False)
-        path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(saved).convert())
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        if int8_calibration is not None:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([rows] for rows in int8_calibration)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = converter.inference_output_type = tf.float32
+        path.write_bytes(converter.convert())
 
 
 def _plot_history(history: dict, path: Path) -> None:

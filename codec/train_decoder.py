@@ -24,7 +24,6 @@ as many digits kept as id 15 on a fresh real-world set (README, "Speed").
 
 import json
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,8 +31,8 @@ import numpy as np
 
 from .entropy import EntropyTables
 from .errors import NicError
-from .train import (BATCH, _augmented, _command_line, _installed, _scale, _splits,
-                    _write_tables_and_card)
+from .train import (BATCH, _command_line, _export, _scale, _validate, _write_tables_and_card,
+                    card_images)
 
 # sigmoid(-6.5) * 255 = 0.38: a logit beyond +-6.5 gives grey level 0 or 255 whatever it is.
 LOGIT_CLIP = 6.5
@@ -57,7 +56,7 @@ def tune_decoder(init_from: Path, out: Path, *, model_id: int, name: str, epochs
     if init_card.get("channels", 1) != 1 or init_card.get("task", "compress") != "compress":
         raise NicError(f"--decoder-only tunes a grey compression model; {init_from} is not one")
     keras.utils.set_random_seed(seed)
-    x_plain, x_fit, x_val, x_test = _images(init_card, limit)
+    x_plain, x_fit, x_val, x_test = card_images(init_card, limit)
     encoder = keras.models.load_model(init_from / "encoder.keras", compile=False)
     decoder = keras.models.load_model(init_from / "decoder.keras", compile=False)
     tables = EntropyTables.load(init_from / "entropy.npz")
@@ -96,15 +95,6 @@ EXPORTS = {True: f"int8 phase form, logit clipped to +-{LOGIT_CLIP} (codec/train
            False: "phase form (codec/model.py phase_form)"}
 
 
-def _images(init_card: dict, limit: int | None) -> tuple:
-    """(plain fit split, fit split with init's augmentation, validation, test), as init saw them."""
-    x_plain, x_val, x_test = _splits(init_card["dataset"], limit or init_card.get("limit"))
-    augmentation = init_card.get("augmentation")
-    kind = augmentation.get("kind") if isinstance(augmentation, dict) else None
-    extra, _ = _augmented(init_card["dataset"], x_plain, kind, init_card.get("seed", 0))
-    return x_plain, np.concatenate([x_plain, extra]) if len(extra) else x_plain, x_val, x_test
-
-
 def _means(encoder, images: np.ndarray) -> np.ndarray:
     return encoder.predict(_scale(images), batch_size=1024, verbose=0)[0]
 
@@ -139,48 +129,26 @@ def _fit(decoder, latents: dict, images, val_latents, val_images, epochs, seed, 
 
 def _val_psnr(decoder, latents, images) -> float:
     """PSNR of the decoder's grey levels (rounded as the codec rounds) over a validation set."""
-    decoded = np.clip(np.rint(decoder.predict(latents, batch_size=1024, verbose=0)[..., 0] * 255), 0, 255)
-    mse = np.mean((decoded - images.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / mse))
+    from .metrics import psnr
+    from .runtime import to_uint8
+
+    return psnr(images, to_uint8(decoder.predict(latents, batch_size=1024, verbose=0)[..., 0]))
 
 
 def _export_decoder(decoder, path: Path, latents: dict, int8: bool) -> None:
-    import tensorflow as tf
-
     from .model import phase_form
-    from .train import _export
 
     if not int8:
         _export(phase_form(decoder), path)
         return
     rows = np.concatenate([latents[q][:CALIBRATION_LATENTS] for q in sorted(latents)])
-
-    def calibration():
-        for start in range(0, len(rows), 100):
-            yield [rows[start : start + 100]]
-
-    with tempfile.TemporaryDirectory() as saved:  # as train._export: quiet, dynamic batch
-        phase_form(decoder, LOGIT_CLIP).export(saved, format="tf_saved_model", verbose=False)
-        path.write_bytes(_int8_converter(tf, saved, calibration).convert())
-
-
-def _int8_converter(tf, saved: str, calibration):
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = calibration
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.float32
-    return converter
+    _export(phase_form(decoder, LOGIT_CLIP), path,
+            int8_calibration=[rows[i : i + 100] for i in range(0, len(rows), 100)])
 
 
 def _test_figures(out: Path, card: dict, x_test: np.ndarray) -> dict:
     """The test set through the real codec at the default level: mean bytes and PSNR."""
-    from . import api
-    from .metrics import psnr
-
-    with _installed(out, card):
-        files = api.encode_batch(x_test, model=card["name"], quality=card["default_quality"])
-        decoded = np.stack(api.decode_batch(files))
-    return {"images": int(len(x_test)), "quality": card["default_quality"],
-            "mean_bytes": round(float(np.mean([len(f) for f in files])), 3),
-            "psnr_db": round(psnr(x_test, decoded), 3)}
+    quality = card["default_quality"]
+    figures = _validate(out, card, x_test, x_test, levels=[quality])["levels"][str(quality)]
+    return {"images": int(len(x_test)), "quality": quality,
+            "mean_bytes": figures["mean_bytes"], "psnr_db": figures["psnr_db"]}
