@@ -72,7 +72,7 @@ def phase_form(decoder: keras.Model, logit_clip: float | None = None) -> keras.M
     kernel flipped. The outputs agree to float rounding (about 1e-6); LiteRT's XNNPACK kernels
     run it about 1.45x faster than the transposed convolutions (exported by `nic train`).
     logit_clip: clip the last layer's logit to +-logit_clip before the sigmoid (the int8 export,
-    codec/train_decoder.py: int8's 256 steps then cover only logits that change a grey level)."""
+    codec/train/decoder.py: int8's 256 steps then cover only logits that change a grey level)."""
     dense, reshape, up1, up2, last = [layer for layer in decoder.layers
                                       if not isinstance(layer, layers.InputLayer)]
     latent = keras.Input(decoder.input_shape[1:], name="latent")

@@ -4,7 +4,7 @@ A CVAE trained on 3,500 small photos cannot match a classical coder's rate for s
 images. This model does not try: libwebp codes the image at its own size (codec/classical.py
 `vp8_body`, without the 27 bytes nic's header makes redundant), and the decoder runs a small
 convolutional filter trained on WebP's decodes of the training photos (`nic train --task vp8`,
-codec/train_filter.py), which takes out part of the coding error. The encoder has the filter,
+codec/train/filter.py), which takes out part of the coding error. The encoder has the filter,
 so it keeps it only for images it improves: the quality byte says which (docs/FORMAT.md).
 
 Quality byte: level 1-8 (the card's `webp_qualities` give libwebp's quality for each), plus

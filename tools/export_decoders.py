@@ -22,7 +22,7 @@ def main(folders: list[str]) -> None:
     import keras
 
     from codec.model import phase_form
-    from codec.train import _export, fingerprints
+    from codec.train.cvae import _export, fingerprints
 
     for folder in map(Path, folders):
         if json.loads((folder / "card.json").read_text()).get("decoder_export", "").startswith("int8"):

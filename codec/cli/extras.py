@@ -199,14 +199,14 @@ def train(
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     if task == "denoise" and dataset == "cifar":  # colour: a filter behind nic denoise
-        from ..train_filter import train_denoiser
+        from ..train.filter import train_denoiser
 
         card = train_denoiser(dataset, out, model_id=model_id, name=name, epochs=epochs,
                               seed=seed, limit=limit, verbose=1 if sys.stdout.isatty() else 2)
         typer.echo(f"wrote {out}: {card['epochs_run']} epochs, test {json.dumps(card['test'])}")
         return
     if task == "vp8":
-        from ..train_filter import train_vp8_filter
+        from ..train.filter import train_vp8_filter
 
         card = train_vp8_filter(dataset, out, model_id=model_id, name=name, epochs=epochs,
                                 seed=seed, limit=limit, verbose=1 if sys.stdout.isatty() else 2)
@@ -215,7 +215,7 @@ def train(
     if decoder_only:
         if init_from is None:
             usage("--decoder-only tunes the decoder of the model given by --init-from")
-        from ..train_decoder import tune_decoder
+        from ..train.decoder import tune_decoder
 
         card = tune_decoder(init_from, out, model_id=model_id, name=name, epochs=epochs, seed=seed,
                             int8=int8, limit=limit, verbose=1 if sys.stdout.isatty() else 2)
@@ -223,7 +223,7 @@ def train(
                    f"test {json.dumps(card['test'])}, model id {card['model_id']}")
         return
     if task == "classify":
-        from ..train_classifier import train_classifier
+        from ..train.classifier import train_classifier
 
         card = train_classifier(dataset, out, model_id=model_id, name=name, epochs=epochs,
                                 seed=seed, limit=limit, verbose=1 if sys.stdout.isatty() else 2,

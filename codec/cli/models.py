@@ -27,8 +27,9 @@ def models(
     Columns: name; id (the byte in every .nic file); task ("after mnist": the step of that
     model's auto quality before its residual layer, never chosen first); quality levels (9-14 are the residual
     layer: max error and lossless); latent size; mean file size in bytes and PSNR in dB at the
-    default level (validation images); unquantised PSNR in dB, or a classifier's accuracy in %,
-    on the test set; where the model comes from.
+    default level (validation images); unquantised PSNR in dB (starred: at the default level,
+    for a decoder trained on quantised latents), or a classifier's accuracy in %, on the test
+    set; where the model comes from.
     """
     from ..runtime import installed_models, model_conflicts
 
@@ -50,14 +51,20 @@ def models(
             f"{r['name']:16} {r['model_id']:>3}  {r['task']:{task_width}}  {_dash(r['levels']):6} "
             f"{_dash(r['latent_size']):>6}  {_dash(r['default_level']):>7} "
             f"{_dash(r['default_bytes'], '.1f'):>10} {_dash(r['default_psnr_db'], '.2f'):>7}  "
-            f"{_dash(r['test_psnr_db'], '.2f'):>7} {_dash(r['test_accuracy_percent'], '.1f'):>11}"
+            f"{_test_db(r):>7} {_dash(r['test_accuracy_percent'], '.1f'):>11}"
             f"  {r['source']}")
     typer.echo("\nbytes/file, PSNR dB: the default level on validation images; "
-               "test dB: unquantised, on the test set")
+               "test dB: unquantised, on the test set (*: at the default level, for a decoder "
+               "trained on quantised latents)")
 
 
 def _dash(value, spec: str = "") -> str:
     return "-" if value is None else format(value, spec)
+
+
+def _test_db(row: dict) -> str:
+    """The test PSNR column: unquantised, or starred when measured at the default level."""
+    return _dash(row["test_psnr_db"], ".2f") + ("*" if row["test_psnr_level"] else "")
 
 
 def _model_row(card: dict) -> dict:
@@ -81,7 +88,11 @@ def _model_row(card: dict) -> dict:
         "latent_size": len(card["latent_sigmas"]) if card.get("latent_sigmas") else None,
         "default_level": None if classifier else card.get("default_quality"),
         "default_bytes": default.get("mean_bytes"), "default_psnr_db": default.get("psnr_db"),
-        "test_psnr_db": card.get("test_psnr_unquantised_db"),
+        "test_psnr_db": card.get("test_psnr_unquantised_db", card.get("test", {}).get("psnr_db")),
+        # A decoder trained on quantised latents (nic train --decoder-only) is measured at
+        # its default level instead: its unquantised output is not what any file decodes to.
+        "test_psnr_level": None if "test_psnr_unquantised_db" in card
+        else card.get("test", {}).get("quality"),
         "test_accuracy_percent": None if accuracy is None else round(100 * accuracy, 2),
         "source": card.get("source", "shipped"), "folder": card.get("folder"),
     }

@@ -22,7 +22,7 @@ from keras import layers, ops
 
 from codec.entropy import build_tables
 from codec.model import CVAE
-from codec.train import _scale, _splits, _training_data  # the shipped models' data pipeline
+from codec.train.cvae import _scale, _splits, _training_data  # the shipped models' data pipeline
 
 MULTIPLIERS = {1: 4.0, 2: 3.0, 3: 2.0, 4: 1.5, 5: 1.0, 6: 0.7, 7: 0.5}
 

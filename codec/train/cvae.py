@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import load_dataset
-from .entropy import build_tables
-from .errors import NicError
-from .fidelity import CLASS_SHIFT
-from .noise import add_random_noise, reduce2x
-from .residual import build_residual_model
+from ..data import load_dataset
+from ..entropy import build_tables
+from ..errors import NicError
+from ..fidelity import CLASS_SHIFT
+from ..noise import add_random_noise, reduce2x
+from ..residual import build_residual_model
 
 __all__ = ["train", "retable", "refit_residual", "calibrate_fidelity", "DEFAULT_MULTIPLIERS",
            "WEIGHT_FILES"]
@@ -69,7 +69,7 @@ def train(
     """
     import keras
 
-    from .model import (DECODER_WIDTHS, CVAE, build_colour_decoder, build_colour_encoder,
+    from ..model import (DECODER_WIDTHS, CVAE, build_colour_decoder, build_colour_encoder,
                         build_decoder, build_encoder, phase_form)
 
     if task not in TASKS:
@@ -171,7 +171,7 @@ def _augmented(dataset: str, images: np.ndarray, augment: str | None, seed: int)
         return images[:0], None
     if augment not in AUGMENTATIONS:
         raise NicError(f"unknown augmentation {augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
-    from .synthetic import low_resolution_images, printed_images, typeset_digits
+    from ..synthetic import low_resolution_images, printed_images, typeset_digits
 
     rng = np.random.default_rng(seed + 3)
     box_side = BOX_SIDES.get(dataset, 20)
@@ -298,9 +298,9 @@ def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float | N
     """Measure the fidelity check's floors on the validation split (never the test set) and
     write them into the card of the compression model in `out` (see codec/fidelity.py).
     refines: the model whose auto ladder this one continues (codec/escalate.py finer_model)."""
-    from .api import decode_batch, encode_batch
-    from .fidelity import calibrate
-    from .runtime import load_model
+    from ..api import decode_batch, encode_batch
+    from ..fidelity import calibrate
+    from ..runtime import load_model
 
     card = json.loads((out / "card.json").read_text())
     card.pop("fidelity", None)  # measure the plain default level, with no check in the way
@@ -345,7 +345,7 @@ def _write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain) -> dict:
 def _build_residual(out: Path, card: dict, images: np.ndarray) -> None:
     """Count the residual layer's context histograms on the training split, coded through the
     shipped runtime (LiteRT, entropy tables) so that x_hat is exactly what decoders will see."""
-    from .api import decode_batch, encode_batch
+    from ..api import decode_batch, encode_batch
 
     base = card["default_quality"]
     with _installed(out, card):
@@ -371,8 +371,8 @@ def _fit_guided(out: Path, card: dict, images: np.ndarray) -> None:
     """Add the guided tables to residual.npz, from x_hat as the shipped runtime computes it."""
     from dataclasses import replace
 
-    from .guided import fit_guided, x_hat_at
-    from .runtime import load_model
+    from ..guided import fit_guided, x_hat_at
+    from ..runtime import load_model
 
     with _installed(out, card):
         net = load_model(card["name"])
@@ -388,8 +388,8 @@ def _validate(out: Path, card: dict, inputs: np.ndarray, targets: np.ndarray,
               levels: list[int] | None = None) -> dict:
     """Mean file bytes, PSNR and max error per quality level (default: every one), through the
     real codec."""
-    from . import api
-    from .metrics import max_abs_error, psnr
+    from .. import api
+    from ..metrics import max_abs_error, psnr
 
     if levels is None:
         levels = sorted(int(q) for q in card["multipliers"])
@@ -417,7 +417,7 @@ def _finite(value: float) -> float | None:
 def _installed(out: Path, card: dict):
     """Make the models in the folder above `out` (with `out` among them: its classifier may be
     its neighbour) the installed models while `out`'s card is being written."""
-    from . import runtime
+    from .. import runtime
 
     previous = os.environ.get(runtime.WEIGHTS_ENV)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .entropy import EntropyTables
-from .errors import NicError
-from .train import (BATCH, _command_line, _export, _scale, _validate, _write_tables_and_card,
+from ..entropy import EntropyTables
+from ..errors import NicError
+from .cvae import (BATCH, _command_line, _export, _scale, _validate, _write_tables_and_card,
                     card_images)
 
 # sigmoid(-6.5) * 255 = 0.38: a logit beyond +-6.5 gives grey level 0 or 255 whatever it is.
@@ -91,7 +91,7 @@ def tune_decoder(init_from: Path, out: Path, *, model_id: int, name: str, epochs
     return card
 
 
-EXPORTS = {True: f"int8 phase form, logit clipped to +-{LOGIT_CLIP} (codec/train_decoder.py)",
+EXPORTS = {True: f"int8 phase form, logit clipped to +-{LOGIT_CLIP} (codec/train/decoder.py)",
            False: "phase form (codec/model.py phase_form)"}
 
 
@@ -129,14 +129,14 @@ def _fit(decoder, latents: dict, images, val_latents, val_images, epochs, seed, 
 
 def _val_psnr(decoder, latents, images) -> float:
     """PSNR of the decoder's grey levels (rounded as the codec rounds) over a validation set."""
-    from .metrics import psnr
-    from .runtime import to_uint8
+    from ..metrics import psnr
+    from ..runtime import to_uint8
 
     return psnr(images, to_uint8(decoder.predict(latents, batch_size=1024, verbose=0)[..., 0]))
 
 
 def _export_decoder(decoder, path: Path, latents: dict, int8: bool) -> None:
-    from .model import phase_form
+    from ..model import phase_form
 
     if not int8:
         _export(phase_form(decoder), path)

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import load_dataset
-from .train import (VALIDATION_SIZE, _command_line, _export, _levelled, _scale, fingerprints,
+from ..data import load_dataset
+from .cvae import (VALIDATION_SIZE, _command_line, _export, _levelled, _scale, fingerprints,
                     shuffled_batches)
 
 __all__ = ["train_classifier"]
@@ -54,7 +54,7 @@ def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epoch
     """Train, export and write the card of a classifier for `dataset`; returns the card."""
     import keras
 
-    from .model import build_classifier
+    from ..model import build_classifier
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
@@ -108,7 +108,7 @@ def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epoch
 
 def _real_world_digits(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
     """Typeset, printed and low-resolution digits (images, labels, counts for the card)."""
-    from .synthetic import low_resolution_images, printed_images, typeset_digits
+    from ..synthetic import low_resolution_images, printed_images, typeset_digits
 
     typeset, typeset_labels = typeset_digits(int(len(images) * TYPESET_SHARE), rng)
     parts, part_labels, counts = [typeset], [typeset_labels], {"typeset": len(typeset)}

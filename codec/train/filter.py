@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import psnr
-from .noise import add_noise, add_random_noise, noise_types
-from .train import (_command_line, _export, _jittered, _scale, _splits, fingerprints,
+from ..metrics import psnr
+from ..noise import add_noise, add_random_noise, noise_types
+from .cvae import (_command_line, _export, _jittered, _scale, _splits, fingerprints,
                     shuffled_batches)
 
 __all__ = ["train_denoiser", "train_vp8_filter", "VP8_QUALITIES"]
@@ -31,7 +31,7 @@ def train_denoiser(dataset: str, out: Path, *, model_id: int, name: str, epochs:
     """Train, export and write the card of a denoising filter for `dataset`; returns the card."""
     import keras
 
-    from .model import build_denoiser
+    from ..model import build_denoiser
 
     keras.utils.set_random_seed(seed)
     table = noise_types(dataset)
@@ -59,7 +59,7 @@ def train_denoiser(dataset: str, out: Path, *, model_id: int, name: str, epochs:
         "why": "a bottleneck autoencoder blurs what mild noise leaves intact; predicting the "
                "noise and subtracting it keeps the image's own detail",
         "noise": "blind to the type: " + ", ".join(table),
-        "training": "flipped and shifted crops, recoloured (codec/train.py _jittered), a fresh "
+        "training": "flipped and shifted crops, recoloured (codec/train/cvae.py _jittered), a fresh "
                     "noise type and draw per image and batch; loss: mean absolute error",
         "command": _command_line(),
         "epochs_run": len(history.history["loss"]),
@@ -122,7 +122,7 @@ def train_vp8_filter(dataset: str, out: Path, *, model_id: int, name: str, epoch
     level, export it and write the card (validation and test figures per level)."""
     import keras
 
-    from .model import build_denoiser
+    from ..model import build_denoiser
 
     keras.utils.set_random_seed(seed)
     x_fit, x_val, x_test = _splits(dataset, limit)
@@ -188,7 +188,7 @@ def train_vp8_filter(dataset: str, out: Path, *, model_id: int, name: str, epoch
 
 
 def _webp_decodes(images: np.ndarray, quality: int) -> np.ndarray:
-    from .vp8 import coded
+    from ..vp8 import coded
 
     return np.stack([coded(image, quality)[1] for image in images])
 
@@ -196,9 +196,9 @@ def _webp_decodes(images: np.ndarray, quality: int) -> np.ndarray:
 def _vp8_figures(model, clean: np.ndarray) -> dict:
     """Per level: mean file bytes, PSNR of VP8's decode and of what nic decodes (the filter
     where it helps), the share filtered; and the PSNR floor at the default level."""
-    from .format import Header, pack
-    from .fidelity import psnr_per_image
-    from .vp8 import coded
+    from ..format import Header, pack
+    from ..fidelity import psnr_per_image
+    from ..vp8 import coded
 
     levels, floor = {}, None
     for level, quality in VP8_QUALITIES.items():
