@@ -16,6 +16,7 @@ from pathlib import Path
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
+from io import BytesIO
 
 import numpy as np
 
@@ -61,8 +62,8 @@ def encode(image, *, model: str = AUTO, quality: int | str | None = None,
     """Compress one image into the bytes of a .nic file.
 
     Args:
-        image: a path, a binary file object, a PIL image or a numpy uint8 array (H, W) or
-            (H, W, C), any size and mode.
+        image: a path, a binary file object, an image file's bytes, a PIL image or a numpy
+            uint8 array (H, W) or (H, W, C), any size and mode.
         model: an installed model (see `nic models`), or "auto": the compression model that
             represents the image best.
         quality: "auto" or None (the cheapest level from the model's default up whose file
@@ -256,7 +257,9 @@ def _samples(pixels, notes: list[str]) -> int:
 def _pixels(image) -> tuple[np.ndarray | object, list[str], tuple[int, int] | None]:
     """Any accepted image -> (its pixels as an array or PIL image, reading notes, its original
     (width, height) if reading reduced it, else None)."""
-    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__") or hasattr(image, "read"):
+    if isinstance(image, (bytes, bytearray, memoryview)):  # an image file's bytes, not a path
+        image = BytesIO(bytes(image))
+    if isinstance(image, str) or hasattr(image, "__fspath__") or hasattr(image, "read"):
         pixels, notes, size = read_sized(image)
         return pixels, notes, None if size == pixels.shape[1::-1] else size
     return image, [], None
@@ -308,7 +311,7 @@ def _exact_pixels(pixels, notes: list[str]) -> np.ndarray:
 
     reduced = [note for note in notes if "reduced" in note]
     if reduced:
-        raise NicInputError(f"{reduced[0]}: lossless and max_error modes need every pixel")
+        raise NicInputError(f"{reduced[0]}: lossless and max-error coding needs every pixel")
     rgb = exact_rgb(pixels)
     return exact_grey(pixels) if rgb is None else rgb
 

@@ -42,7 +42,9 @@ class Summary:
             f"{self.bytes_out:,} bytes out"
         )
         if self.bytes_out and self.bytes_in >= self.bytes_out:  # a compression ratio; decoding
-            text += f", ratio {self.ratio:.3g}:1"  # (PNGs larger than their files) has none
+            # (PNGs larger than their files) has none; 3,420:1, not 3.42e+03:1
+            shown = f"{self.ratio:,.0f}" if self.ratio >= 100 else f"{self.ratio:.3g}"
+            text += f", ratio {shown}:1"
         if self.escalated:
             text += f", {self.escalated} at a higher level to stay faithful"
         if self.warnings:

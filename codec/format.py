@@ -296,6 +296,11 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     view = _as_bytes_view(data)
     # Magic first, on whatever prefix exists: a short foreign file is "not a .nic file".
     if view[: len(MAGIC)] != MAGIC[: len(view)]:
+        from .archive import ARCHIVE_MAGIC  # here only: archive.py builds on this module
+
+        if len(view) >= len(ARCHIVE_MAGIC) and view[: len(ARCHIVE_MAGIC)] == ARCHIVE_MAGIC:
+            raise NicFormatError("not a .nic file but a .nicpack archive: nic unpack (or "
+                                 "codec.open_archive) reads it")
         raise NicFormatError("not a .nic file: bad magic")
     if len(view) < MIN_FILE_SIZE:
         raise NicFormatError(f"{_TRUNCATED}: {len(view)} of at least {MIN_FILE_SIZE} bytes")

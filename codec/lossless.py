@@ -74,22 +74,22 @@ def exact_grey(image) -> np.ndarray:
     if isinstance(image, Image.Image):
         image = _pil_pixels(image)
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or 0 in image.shape[:2]:
-        raise NicInputError("lossless and max_error modes need a non-empty (H, W) or (H, W, C) "
+        raise NicInputError("lossless and max-error coding needs a non-empty (H, W) or (H, W, C) "
                             "image array")
     if image.dtype != np.uint8:
-        raise NicInputError(f"lossless and max_error modes code 8-bit grey or RGB; this image is "
-                            f"{image.dtype}, which they would not keep (convert it to 8 bits "
+        raise NicInputError(f"lossless and max-error coding takes 8-bit grey or RGB; this image is "
+                            f"{image.dtype}, which it would not keep (convert it to 8 bits "
                             "first)")
     if image.ndim == 2:
         return image.copy()
     channels = image.shape[2]
     if channels in (2, 4) and (image[:, :, -1] != 255).any():
-        raise NicInputError("lossless and max_error modes code grey or RGB without "
+        raise NicInputError("lossless and max-error coding takes grey or RGB without "
                             "transparency; this image has an alpha channel that is not opaque, "
-                            "which they would not keep")
+                            "which it would not keep")
     if channels in (3, 4) and ((image[:, :, 0] != image[:, :, 1]) |
                                (image[:, :, 0] != image[:, :, 2])).any():
-        raise NicInputError("lossless and max_error modes code this colour image only as 8-bit "
+        raise NicInputError("lossless and max-error coding takes this colour image only as 8-bit "
                             "RGB without transparency")
     if channels not in (1, 2, 3, 4):
         raise NicInputError(f"cannot read an image with {channels} channels")
@@ -105,10 +105,10 @@ def _pil_pixels(image: Image.Image) -> np.ndarray:
     if image.mode == "P":
         return np.asarray(image.convert("RGBA" if "transparency" in image.info else "RGB"))
     if image.mode.startswith("I;16") or image.mode in ("I", "F"):
-        raise NicInputError(f"lossless and max_error modes code 8-bit grey or RGB; this image is "
-                            f"mode {image.mode}, which they would not keep (convert it to 8 bits "
+        raise NicInputError(f"lossless and max-error coding takes 8-bit grey or RGB; this image is "
+                            f"mode {image.mode}, which it would not keep (convert it to 8 bits "
                             "first)")
-    raise NicInputError(f"lossless and max_error modes code 8-bit grey or RGB; this image is "
+    raise NicInputError(f"lossless and max-error coding takes 8-bit grey or RGB; this image is "
                         f"mode {image.mode}")
 
 

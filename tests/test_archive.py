@@ -169,6 +169,41 @@ def test_pack_a_folder_keeps_names_and_never_overwrites(tmp_path, mnist_test):
     assert codec.open_archive(archive).names == [f"d{i}.png" for i in range(5)]
 
 
+def test_pack_of_nothing_readable_writes_nothing(tmp_path, monkeypatch):
+    (tmp_path / "x.png").write_text("not an image")
+    result = nic("pack", tmp_path / "x.png", "-o", tmp_path / "x.nicpack")
+    assert result.exit_code == 1 and not (tmp_path / "x.nicpack").exists()
+    assert result.output.count("nic: error:") == 1  # the image's own line says why
+    (tmp_path / "bad").mkdir()
+    for name in ("a.png", "b.png"):
+        (tmp_path / "bad" / name).write_text("junk")
+    result = nic("pack", tmp_path / "bad")
+    assert result.exit_code == 1 and "nothing written" in result.output
+    assert not (tmp_path / "bad.nicpack").exists()
+
+
+def test_items_that_would_share_a_png_name_each_get_their_own(tmp_path, mnist_test):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.fromarray(mnist_test[0]).save(folder / "a.png")
+    Image.fromarray(mnist_test[1]).save(folder / "a.jpg", quality=95)
+    assert nic("pack", folder, "--lossless").exit_code == 0
+    result = nic("unpack", tmp_path / "mixed.nicpack", "-o", f"{tmp_path / 'out'}/")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg.png", "a.png"]
+    back = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    assert np.array_equal(back, mnist_test[0])
+
+
+def test_pack_dot_is_named_after_the_folder(tmp_path, mnist_test, monkeypatch):
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    Image.fromarray(mnist_test[0]).save(folder / "d.png")
+    monkeypatch.chdir(folder)
+    assert nic("pack", ".").exit_code == 0
+    assert (tmp_path / "digits.nicpack").exists() and not (folder / ".nicpack").exists()
+
+
 def test_names_cannot_write_outside_the_folder(tmp_path, coded):
     path = tmp_path / "evil.nicpack"
     path.write_bytes(pack_archive(coded[1][:2], names=["../../escape.png", "/etc/x.png"]))

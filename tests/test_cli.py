@@ -190,3 +190,28 @@ def test_encoding_with_a_model_that_writes_no_files_says_what_it_is(digit_png, t
     result = nic("encode", digit_png, "--model", model, "-o", tmp_path / "x.nic")
     assert result.exit_code == 2 and what in result.output, result.output
     assert not (tmp_path / "x.nic").exists()
+
+
+def test_a_large_ratio_is_written_out_not_in_exponent_form():
+    from codec.batch import Summary
+
+    assert Summary(files=1, bytes_in=47_900, bytes_out=14).line().endswith("ratio 3,421:1")
+    assert Summary(files=1, bytes_in=300, bytes_out=14).line().endswith("ratio 21.4:1")
+
+
+def test_a_file_in_the_way_of_an_output_folder_is_one_clear_line(tmp_path, digit_png):
+    (tmp_path / "in").mkdir()
+    digit_png.rename(tmp_path / "in" / "d.png")
+    (tmp_path / "taken").write_text("mine")
+    result = nic("encode", tmp_path / "in", "-o", f"{tmp_path / 'taken'}/")
+    assert result.exit_code == 1 and (tmp_path / "taken").read_text() == "mine"
+    assert result.output.strip() == (f"nic: error: {tmp_path / 'taken'}: a file is in the way of "
+                                     "this output folder: name another with -o")
+
+
+def test_an_archive_given_where_a_nic_file_belongs_is_named(tmp_path, digit_png):
+    archive = tmp_path / "set.nicpack"
+    assert nic("pack", digit_png, "-o", archive).exit_code == 0
+    for command in ("info", "decode"):
+        result = nic(command, archive)
+        assert result.exit_code == 1 and "a .nicpack archive: nic unpack" in result.output

@@ -59,6 +59,16 @@ def test_pil_and_numpy_inputs_give_the_same_bytes(sample):
     assert codec.encode(Image.fromarray(sample[1])) == codec.encode(sample[1])
 
 
+def test_an_image_files_bytes_encode_as_the_file_does(sample, tmp_path):
+    path = tmp_path / "d.png"
+    Image.fromarray(sample[1]).save(path)
+    assert codec.encode(path.read_bytes()) == codec.encode(path) == codec.encode(sample[1])
+    assert codec.encode(bytearray(path.read_bytes())) == codec.encode(path)
+    for junk in (b"", b"not an image"):
+        with pytest.raises(codec.NicInputError, match="the input is not an image"):
+            codec.encode(junk)
+
+
 def test_same_bytes_in_two_processes(sample, tmp_path):
     np.save(tmp_path / "digit.npy", sample[2])
     script = (

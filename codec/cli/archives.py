@@ -8,7 +8,7 @@ import typer
 from ..errors import NicError, NicExistsError
 from .common import (
     Force, Jobs, Lossless, MaxError, ModelsDir, STDIO, _check_model_name, _progress, _quality,
-    _use_models_dir, app, check_modes, fail, one_line_errors, usage)
+    _use_models_dir, app, check_modes, fail, make_folder, one_line_errors, usage)
 
 
 ARRAY_SUFFIXES = (".npz", ".npy")
@@ -75,19 +75,29 @@ def _archive_target(sources: list[str], output: Optional[str]) -> Path:
 
     if STDIO in sources or output == STDIO:
         usage("pack reads files and writes a file: - is not supported")
-    stem = Path(sources[0].rstrip("/")).stem if len(sources) == 1 else None
+    source = _named(sources[0]) if len(sources) == 1 else None
+    stem = source.stem if source is not None else None
     if output is not None and names_folder(output):
         if stem is None or _is_glob(sources[0]):
             usage("several sources: name the archive with -o NAME.nicpack")
-        Path(output).mkdir(parents=True, exist_ok=True)
+        make_folder(Path(output))
         return Path(output) / (stem + ARCHIVE_EXTENSION)
     if output is None:
         if stem is None or _is_glob(sources[0]):
             usage("several sources or a glob: name the archive with -o NAME.nicpack")
-        return Path(sources[0].rstrip("/")).parent / (stem + ARCHIVE_EXTENSION)
+        return source.parent / (stem + ARCHIVE_EXTENSION)
     if Path(output).suffix.lower() != ARCHIVE_EXTENSION:
         usage(f"{output}: pack writes archives: name the output NAME{ARCHIVE_EXTENSION}")
     return Path(output)
+
+
+def _named(source: str) -> Path | None:
+    """A source as a path with a name to give its archive: "." and ".." are the folders they
+    stand for (not a hidden ".nicpack"); None for the root, which has none."""
+    path = Path(source.rstrip("/") or "/")
+    if path.name in ("", ".", ".."):
+        path = path.resolve()
+    return path if path.name else None
 
 
 def _is_glob(text: str) -> bool:
@@ -186,6 +196,10 @@ def _write_pack(target: Path, sources, results, labels, names, force: bool) -> N
         label = names[i] if names else f"image {i}"
         typer.echo(f"nic: error: {label}: {results[i]}", err=True)
     kept = [i for i, r in enumerate(results) if not isinstance(r, NicError)]
+    if not kept:  # an archive of nothing would only hide that every image failed
+        if len(failed) == 1:  # its own line said why
+            raise typer.Exit(code=1)
+        fail(f"none of the {len(failed)} images could be coded: nothing written")
     warned = [(i, w) for i in kept for w in results[i].warnings]
     for i, warning in warned:
         typer.echo(f"nic: warning: {names[i] if names else f'image {i}'}: {warning}", err=True)
@@ -267,20 +281,27 @@ def _decode_with_progress(archive, jobs) -> list:
 
 
 def _png_names(archive, folder: Path) -> dict[int, Path]:
-    """Item -> its PNG: the packed file's name (its last part only: an archive never writes
-    outside the folder), else the item's index, zero-padded."""
+    """Item -> its PNG: the packed file's name with .png for its extension (its last part
+    only: an archive never writes outside the folder), else the item's index, zero-padded.
+    Where two items would share a name (a.png and a.jpg, packed together), a PNG keeps its own
+    and the other its whole name (a.jpg.png), or failing that its index too (a.3.png)."""
     names = archive.names
     width = len(str(max(len(archive) - 1, 0)))
-    out, taken = {}, {}
-    for i in range(len(archive)):
-        stem = Path(names[i]).stem if names else ""
-        if not stem or stem in (".", "..") or "/" in stem or "\\" in stem:
-            stem = f"{i:0{width}d}"
-        path = folder / f"{stem}.png"
-        if path in taken:
-            fail(f"items {taken[path]} and {i} would both be {path}: unpack to an .npz instead")
-        out[i], taken[path] = path, i
-    return out
+    out, taken = {}, set()
+    pngs_first = sorted(range(len(archive)),
+                        key=lambda i: not (names and names[i].lower().endswith(".png")))
+    for i in pngs_first:
+        name = Path(names[i]).name if names else ""
+        stem = Path(name).stem
+        if not stem or stem in (".", "..") or "\\" in name:
+            name = stem = f"{i:0{width}d}"
+        free = [folder / c for c in (f"{stem}.png", f"{name}.png", f"{stem}.{i}.png")
+                if folder / c not in taken]
+        if not free:  # only when other items are named like this one's every choice
+            fail(f"item {i} has no free name in {folder}: unpack to an .npz instead")
+        path = out[i] = free[0]
+        taken.add(path)
+    return dict(sorted(out.items()))
 
 
 def _check_free(paths: list[Path], force: bool) -> None:
@@ -297,7 +318,7 @@ def _write_pngs(folder: Path, names: dict, decoded: list, force: bool) -> None:
     from ..files import write_atomic
     from ..images import save_png_bytes
 
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     for i, pixels in enumerate(decoded):
         if not isinstance(pixels, NicError):
             write_atomic(names[i], save_png_bytes(pixels), force=force)

@@ -9,7 +9,7 @@ from ..errors import NicError, NicUsageError
 from .common import (
     Force, Images, Jobs, Lossless, MaxError, ModelsDir, NicFiles, Output, STDIO, _check_model_name,
     _check_target, _emit, _plan, _progress, _quality, _read_source, _say, _use_models_dir, app,
-    check_modes, fail, one_line_errors)
+    check_modes, fail, make_folder, one_line_errors)
 
 
 @app.command()
@@ -177,7 +177,7 @@ def _batch(run, sources, suffixes, folder, **options) -> None:
     if not files:
         fail(f"no input files in {', '.join(map(str, sources))}")
     if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
     with _progress() as progress:
         task = progress.add_task("coding", total=len(files))
         summary = run(files, folder, advance=lambda n: progress.advance(task, n), **options)

@@ -146,6 +146,14 @@ def one_line_errors(command):
     return wrapper
 
 
+def make_folder(folder: Path) -> None:
+    """Create an output folder (and its parents), or say in one line what is in the way."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        fail(f"{folder}: a file is in the way of this output folder: name another with -o")
+
+
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so that flushing it at exit cannot fail again."""
     try:
@@ -289,7 +297,7 @@ def _emit(plan: _Plan, data: bytes, force: bool) -> None:
         stream.flush()
         return
     if plan.folder is not None:
-        plan.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(plan.folder)
     write_atomic(target, data, force=force)
 
 
