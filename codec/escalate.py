@@ -299,9 +299,11 @@ def _contested(checker: Checker, reading: np.ndarray) -> str:
     names = checker.classifier.card["classes"]
     top = int(np.argmax(reading))
     noun = checker.net.card.get("subject", "a class").split(" ", 1)[-1]
-    return (f"nic's readers disagree about this {noun} (one reads {names[top]!r} at only "
-            f"{reading[top]:.0%}): the file passed all of them, but other eyes may see "
-            f"another {noun} in what decodes; --lossless keeps every pixel")
+    # "which digit this is, if any": a word or a symbol on paper is contested too (a typed
+    # "hello" was read as a 6 at 36 %), and it is no digit at all.
+    return (f"nic's readers disagree about which {noun} this is, if any (one reads "
+            f"{names[top]!r} at only {reading[top]:.0%}): the file passed all of them, but "
+            f"other eyes may see another {noun} in what decodes; --lossless keeps every pixel")
 
 
 def _not_an_object(geometry) -> str:

@@ -208,7 +208,7 @@ def test_an_input_one_reader_reads_barely_is_checked_and_warned_about():
     phantom = (data.shepp_logan_phantom() * 255).astype(np.uint8)
     result = encode_detailed([phantom])[0]
     assert len(result.warnings) == 1 and result.warnings[0].startswith(
-        "nic's readers disagree about this digit (one reads '0' at only ")
+        "nic's readers disagree about which digit this is, if any (one reads '0' at only ")
 
 
 def test_cards_that_name_one_second_reader_still_load():

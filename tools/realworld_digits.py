@@ -21,7 +21,10 @@ code nor test data with the codec.
     python tools/realworld_digits.py judge --out /work/rw/judge.keras --set /work/rw/set
     python tools/realworld_digits.py filter --set /work/rw/set --judge /work/rw/judge.keras
     python tools/realworld_digits.py eval  --set /work/rw/set --judge /work/rw/judge.keras \\
-        [--limit N] [--json out.json] [--save-grid wrong.png] [-- --model mnist --quality 5]
+        [--second-judge /work/rw/judge2.keras] [--limit N] [--json out.json] \\
+        [--save-grid wrong.png] [-- --model mnist --quality 5]
+    (judge2.keras: ``judge --seed 7``, the same recipe; a change only one judge sees is a
+    digit on that judge's edge)
     python tools/realworld_digits.py mnist --limit 2000
 
 ``filter`` keeps (in labels_kept.csv) only the images the judge reads correctly from the source,
@@ -694,6 +697,9 @@ def cmd_eval(args, extra: list[str]) -> None:
     print(f"codec from {Path(codec.__file__).parent}; encode kwargs {kwargs or '{}'}; "
           f"{len(results)} kept images, {time.time() - started:.0f} s")
     print_table(summary)
+    if args.second_judge and done:
+        summary["second_judge"] = second_opinion(load_judge(args.second_judge), done, set_dir)
+        print_second_opinion(args.second_judge, summary["second_judge"])
     if args.save_grid:
         save_grid(results, set_dir, args.save_grid)
     if args.json:
@@ -702,6 +708,29 @@ def cmd_eval(args, extra: list[str]) -> None:
                   "images": per_image}
         Path(args.json).write_text(json.dumps(report, indent=1))
         print(f"wrote {args.json}")
+
+
+def second_opinion(judge, done: list[dict], set_dir: Path) -> dict:
+    """A second judge (same recipe, another seed) reads the sources and the decodes: how many
+    silent changes each judge sees, and how many both see, over the images both read right
+    from the source. A change only one judge sees is a digit on that judge's edge."""
+    sources = classify(judge, [Image.open(set_dir / r["file"]) for r in done])
+    decoded = judge_probabilities(judge, [r["pixels"] for r in done]).argmax(1)
+    both_read = [r for r, s in zip(done, sources) if s == r["label"]]
+    for r, s, d in zip(done, sources, decoded):
+        r["second_reads_source"], r["second_predicted"] = bool(s == r["label"]), int(d)
+    silent = lambda r, key: r[key] != r["label"] and not r["warned"]  # noqa: E731
+    first = {r["file"] for r in both_read if silent(r, "predicted")}
+    second = {r["file"] for r in both_read if silent(r, "second_predicted")}
+    return {"both_read": len(both_read), "silent_first": len(first),
+            "silent_second": len(second), "silent_both": sorted(first & second)}
+
+
+def print_second_opinion(path: str, opinion: dict) -> None:
+    print(f"second judge {path}: of the {opinion['both_read']} sources both judges read right, "
+          f"silent changes seen by the first {opinion['silent_first']}, by the second "
+          f"{opinion['silent_second']}, by both {len(opinion['silent_both'])}: "
+          + ", ".join(opinion["silent_both"]))
 
 
 def cmd_mnist(args) -> None:
@@ -760,6 +789,8 @@ def main(argv: list[str] | None = None) -> None:
     ev = sub.add_parser("eval", help="round-trip the kept images through the codec")
     ev.add_argument("--set", required=True)
     ev.add_argument("--judge", required=True)
+    ev.add_argument("--second-judge", help="another judge (judge --seed N): also count the "
+                    "silent changes both judges see")
     ev.add_argument("--limit", type=int, default=0)
     ev.add_argument("--json")
     ev.add_argument("--save-grid")

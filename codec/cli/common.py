@@ -216,7 +216,8 @@ def _plan(sources: list[str], output: Optional[str], suffix: str) -> _Plan:
             return _Plan(batch=True)
         if names_folder(output) or not (Path(output).exists() or Path(output).suffix):
             return _Plan(folder=Path(output), batch=True)
-        usage(f"several inputs need -o to name a folder (end it with /), not {output}")
+        usage(f"a folder, a glob or several inputs need -o to name a folder (end it with /), "
+              f"not {output}")
     source = Path(sources[0])
     if output is None:
         target = output_path_for(source, suffix)
