@@ -1,5 +1,7 @@
 """Restoration models behind the same format: noisy or small in, clean and full size out."""
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -42,3 +44,21 @@ def test_restore_bench_reports_every_noise_type(tmp_path):
     assert {row["method"] for row in result["results"]} == {
         "noisy input", "mean 3x3", "median 3x3", "nic"}
     assert (tmp_path / "restore.json").exists() and (tmp_path / "restore.png").exists()
+
+
+def test_bench_seed_draws_other_noise(tmp_path):
+    from typer.testing import CliRunner
+
+    from codec.cli import app
+
+    runs = {}
+    for seed in (0, 5):
+        out = tmp_path / str(seed)
+        result = CliRunner().invoke(app, ["bench", "--task", "denoise", "--limit", "20",
+                                          "--seed", str(seed), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        runs[seed] = json.loads((out / "restore.json").read_text())
+    assert runs[5]["seed"] == 5
+    noisy = [{r["case"]: r["mae"] for r in runs[s]["results"] if r["method"] == "noisy input"}
+             for s in (0, 5)]
+    assert noisy[0] != noisy[1]  # other draws, the same kinds

@@ -302,6 +302,8 @@ def bench(
         "lossless (grey images unlike MNIST vs PNG, WebP and JPEG XL lossless) or archive (one "
         ".nicpack of the test set: sizes, bit-exact check, speed per --jobs).")
     ] = BenchTask.rd,
+    seed: Annotated[int, typer.Option(
+        min=0, help="denoise: the noise draws (another seed, other noise of the same kinds).")] = 0,
 ) -> None:
     """Rate-distortion bench against JPEG, WebP, AVIF, JPEG XL, PNG: rd.json, rd.csv, rd.png.
 
@@ -333,7 +335,7 @@ def bench(
         from ..bench import print_restore_report, run_restore_bench
 
         out = out or Path("bench-out") / f"{dataset}-{task}"
-        print_restore_report(run_restore_bench(task, dataset, limit, out))
+        print_restore_report(run_restore_bench(task, dataset, limit, out, seed=seed))
         typer.echo(f"wrote {out}: restore.json restore.csv restore.png")
         return
     from ..bench import print_report, run_bench
