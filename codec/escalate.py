@@ -94,6 +94,8 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
             results[i].warnings.append(_outside(net, geometry))
         elif _item_photo(net, geometry):
             results[i].warnings.append(_likeness_only(net, geometry))
+        elif _too_wide(net, images[i]):
+            results[i].warnings.append(_wide_object(net, geometry))
         elif unclear is not None and unclear[i] and results[i].max_error != 0:
             results[i].warnings.append(_unclear(checker, reading[i]))
         elif (contested is not None and contested[i] and results[i].max_error != 0
@@ -176,6 +178,38 @@ def _item_photo(net, geometry) -> bool:
     the field."""
     return (net.card.get("box_side", 20) >= MODEL_SIZE
             and max(geometry.width, geometry.height) > ITEM_PHOTO_SIDE)
+
+
+# How tall, at least, the ink of a digit is for its width (mass extents, 2 % to 98 %): the
+# lowest of the 10,000 MNIST test digits is 0.42, of 8,226 real-world digits 0.55
+# (tools/realworld_digits.py sets). A typed word ("hello", 0.35) is boxed into the 20x20 field
+# 20 pixels wide and 7 tall, and no level of the file can bring its letters back.
+MIN_HEIGHT_SHARE = 0.4
+
+
+def _too_wide(net, image: np.ndarray) -> bool:
+    """True for a model of centred objects (digits) given an object far wider than tall."""
+    if net.card.get("box_side", 20) >= MODEL_SIZE:
+        return False
+    ink = image.astype(np.float64)
+    total = ink.sum()
+    if total <= 0:
+        return False
+
+    def extent(profile):
+        cumulative = np.cumsum(profile) / total
+        return np.searchsorted(cumulative, 0.98) + 1 - np.searchsorted(cumulative, 0.02)
+
+    return extent(ink.sum(axis=1)) < MIN_HEIGHT_SHARE * extent(ink.sum(axis=0))
+
+
+def _wide_object(net, geometry) -> str:
+    """One line on an object far wider than any digit (a word, a line of text)."""
+    size = f"{geometry.width}x{geometry.height}"
+    noun = net.card.get("subject", "a digit").split(" ", 1)[-1]
+    return (f"this {size} picture shows something much wider than tall, unlike a {noun}: the "
+            f"file keeps a {MODEL_SIZE}x{MODEL_SIZE} grey likeness of it, its {size} detail is "
+            "lost; " + USE_INSTEAD)
 
 
 def _likeness_only(net, geometry) -> str:

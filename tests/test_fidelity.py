@@ -454,6 +454,21 @@ def test_a_grey_photo_is_warned_about_naming_its_lost_detail(name):
         codec.encode(photo, strict=True)
 
 
+def test_a_typed_word_is_warned_about_as_no_digit(mnist_test):
+    from codec.escalate import _too_wide
+
+    font = ImageFont.load_default(size=40)  # Pillow's own font: on every machine
+    word = Image.new("L", (192, 48), 200)
+    ImageDraw.Draw(word).text((5, 0), "hello", fill=30, font=font)
+    result = encode_detailed([word])[0]
+    assert any("much wider than tall, unlike a digit" in w and "192x48 detail is lost" in w
+               for w in result.warnings), result.warnings
+    with pytest.raises(NicFidelityError):
+        codec.encode(word, strict=True)
+    net = load_model("mnist")
+    assert not any(_too_wide(net, digit) for digit in mnist_test)  # no MNIST test digit
+
+
 # scikit-image's bundled pictures (no download): photos, textures, a page, shapes.
 BUNDLED_PICTURES = ["astronaut", "binary_blobs", "brick", "camera", "cat", "cell", "checkerboard",
                     "chelsea", "clock", "coffee", "coins", "colorwheel", "grass", "gravel",
