@@ -41,8 +41,9 @@ class Summary:
             f"{self.files} file{'' if self.files == 1 else 's'}, {self.bytes_in:,} bytes in, "
             f"{self.bytes_out:,} bytes out"
         )
-        if self.bytes_out and self.bytes_in >= self.bytes_out:  # a compression ratio; decoding
-            # (PNGs larger than their files) has none; 3,420:1, not 3.42e+03:1
+        # A compression ratio (decoding, whose PNGs outweigh their files, has none), written
+        # out: 3,421:1, not 3.42e+03:1.
+        if self.bytes_out and self.bytes_in >= self.bytes_out:
             shown = f"{self.ratio:,.0f}" if self.ratio >= 100 else f"{self.ratio:.3g}"
             text += f", ratio {shown}:1"
         if self.escalated:

@@ -195,6 +195,25 @@ def test_items_that_would_share_a_png_name_each_get_their_own(tmp_path, mnist_te
     assert np.array_equal(back, mnist_test[0])
 
 
+def test_same_names_and_names_differing_in_case_unpack_apart(tmp_path, mnist_test):
+    first, second = tmp_path / "d1", tmp_path / "d2"
+    for folder, name in ((first, "a.png"), (second, "a.png"), (second, "A.PNG")):
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(mnist_test[len(list(tmp_path.rglob("*.*")))]).save(folder / name)
+    archive = tmp_path / "two.nicpack"
+    assert nic("pack", first, second, "-o", archive, "--lossless").exit_code == 0
+    assert nic("unpack", archive, "-o", f"{tmp_path / 'out'}/").exit_code == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(names) == 3 and len({n.casefold() for n in names}) == 3, names
+
+
+def test_packing_an_empty_array_says_so(tmp_path):
+    np.save(tmp_path / "none.npy", np.zeros((0, 28, 28), np.uint8))
+    result = nic("pack", tmp_path / "none.npy", "-o", tmp_path / "none.nicpack")
+    assert result.exit_code == 1 and "holds no images" in result.output
+    assert not (tmp_path / "none.nicpack").exists()
+
+
 def test_pack_dot_is_named_after_the_folder(tmp_path, mnist_test, monkeypatch):
     folder = tmp_path / "digits"
     folder.mkdir()

@@ -62,3 +62,12 @@ def test_bench_seed_draws_other_noise(tmp_path):
     noisy = [{r["case"]: r["mae"] for r in runs[s]["results"] if r["method"] == "noisy input"}
              for s in (0, 5)]
     assert noisy[0] != noisy[1]  # other draws, the same kinds
+
+
+def test_bench_seed_is_only_for_the_denoise_task():
+    from typer.testing import CliRunner
+
+    from codec.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "--task", "rd", "--seed", "3"])
+    assert result.exit_code == 2 and "--seed draws the noise of --task denoise" in result.output

@@ -719,7 +719,9 @@ def second_opinion(judge, done: list[dict], set_dir: Path) -> dict:
     both_read = [r for r, s in zip(done, sources) if s == r["label"]]
     for r, s, d in zip(done, sources, decoded):
         r["second_reads_source"], r["second_predicted"] = bool(s == r["label"]), int(d)
-    silent = lambda r, key: r[key] != r["label"] and not r["warned"]  # noqa: E731
+    def silent(r: dict, reading: str) -> bool:
+        return r[reading] != r["label"] and not r["warned"]
+
     first = {r["file"] for r in both_read if silent(r, "predicted")}
     second = {r["file"] for r in both_read if silent(r, "second_predicted")}
     return {"both_read": len(both_read), "silent_first": len(first),

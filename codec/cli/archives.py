@@ -80,7 +80,6 @@ def _archive_target(sources: list[str], output: Optional[str]) -> Path:
     if output is not None and names_folder(output):
         if stem is None or _is_glob(sources[0]):
             usage("several sources: name the archive with -o NAME.nicpack")
-        make_folder(Path(output))
         return Path(output) / (stem + ARCHIVE_EXTENSION)
     if output is None:
         if stem is None or _is_glob(sources[0]):
@@ -196,6 +195,8 @@ def _write_pack(target: Path, sources, results, labels, names, force: bool) -> N
         label = names[i] if names else f"image {i}"
         typer.echo(f"nic: error: {label}: {results[i]}", err=True)
     kept = [i for i, r in enumerate(results) if not isinstance(r, NicError)]
+    if not results:
+        fail(f"{', '.join(map(str, sources))} holds no images: nothing written")
     if not kept:  # an archive of nothing would only hide that every image failed
         if len(failed) == 1:  # its own line said why
             raise typer.Exit(code=1)
@@ -206,6 +207,7 @@ def _write_pack(target: Path, sources, results, labels, names, force: bool) -> N
     data = pack_archive([results[i].data for i in kept],
                         None if labels is None else labels[kept],
                         None if names is None else [names[i] for i in kept])
+    make_folder(target.parent)  # only now: a pack that writes nothing leaves no folder behind
     write_atomic(target, data, force=force)
     escalated = sum(results[i].escalated for i in kept)
     typer.echo(f"{', '.join(map(str, sources))} -> {target}: {_count(len(kept), 'image')}"
@@ -284,7 +286,8 @@ def _png_names(archive, folder: Path) -> dict[int, Path]:
     """Item -> its PNG: the packed file's name with .png for its extension (its last part
     only: an archive never writes outside the folder), else the item's index, zero-padded.
     Where two items would share a name (a.png and a.jpg, packed together), a PNG keeps its own
-    and the other its whole name (a.jpg.png), or failing that its index too (a.3.png)."""
+    and the other its whole name (a.jpg.png), or failing that its index too (a.3.png). Names
+    that differ only in case count as the same: they are one file on macOS and Windows."""
     names = archive.names
     width = len(str(max(len(archive) - 1, 0)))
     out, taken = {}, set()
@@ -295,12 +298,13 @@ def _png_names(archive, folder: Path) -> dict[int, Path]:
         stem = Path(name).stem
         if not stem or stem in (".", "..") or "\\" in name:
             name = stem = f"{i:0{width}d}"
-        free = [folder / c for c in (f"{stem}.png", f"{name}.png", f"{stem}.{i}.png")
-                if folder / c not in taken]
+        whole = [] if name.lower().endswith(".png") else [f"{name}.png"]
+        free = [folder / c for c in [f"{stem}.png", *whole, f"{stem}.{i}.png"]
+                if c.casefold() not in taken]
         if not free:  # only when other items are named like this one's every choice
             fail(f"item {i} has no free name in {folder}: unpack to an .npz instead")
         path = out[i] = free[0]
-        taken.add(path)
+        taken.add(path.name.casefold())
     return dict(sorted(out.items()))
 
 

@@ -310,6 +310,8 @@ def bench(
     Needs the bench extra (pip install "nic\\[bench]").
     """
     dataset, task = dataset.value, task.value
+    if seed and task != "denoise":
+        usage("--seed draws the noise of --task denoise; the other tasks draw none")
     _require_extra("bench")
     if codecs is not None:
         from ..bench import CODECS

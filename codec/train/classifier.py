@@ -30,7 +30,7 @@ import numpy as np
 
 from ..data import load_dataset
 from .cvae import (VALIDATION_SIZE, _command_line, _export, _levelled, _scale, fingerprints,
-                    shuffled_batches)
+                   shuffled_batches)
 
 __all__ = ["train_classifier"]
 

@@ -70,7 +70,7 @@ def train(
     import keras
 
     from ..model import (DECODER_WIDTHS, CVAE, build_colour_decoder, build_colour_encoder,
-                        build_decoder, build_encoder, phase_form)
+                         build_decoder, build_encoder, phase_form)
 
     if task not in TASKS:
         raise NicError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")

@@ -32,7 +32,7 @@ import numpy as np
 from ..entropy import EntropyTables
 from ..errors import NicError
 from .cvae import (BATCH, _command_line, _export, _scale, _validate, _write_tables_and_card,
-                    card_images)
+                   card_images)
 
 # sigmoid(-6.5) * 255 = 0.38: a logit beyond +-6.5 gives grey level 0 or 255 whatever it is.
 LOGIT_CLIP = 6.5

@@ -21,7 +21,7 @@ import numpy as np
 from ..metrics import psnr
 from ..noise import add_noise, add_random_noise, noise_types
 from .cvae import (_command_line, _export, _jittered, _scale, _splits, fingerprints,
-                    shuffled_batches)
+                   shuffled_batches)
 
 __all__ = ["train_denoiser", "train_vp8_filter", "VP8_QUALITIES"]
 
@@ -59,8 +59,8 @@ def train_denoiser(dataset: str, out: Path, *, model_id: int, name: str, epochs:
         "why": "a bottleneck autoencoder blurs what mild noise leaves intact; predicting the "
                "noise and subtracting it keeps the image's own detail",
         "noise": "blind to the type: " + ", ".join(table),
-        "training": "flipped and shifted crops, recoloured (codec/train/cvae.py _jittered), a fresh "
-                    "noise type and draw per image and batch; loss: mean absolute error",
+        "training": "flipped and shifted crops, recoloured (codec/train/cvae.py _jittered), "
+                    "a fresh noise type and draw per image and batch; loss: mean absolute error",
         "command": _command_line(),
         "epochs_run": len(history.history["loss"]),
         "seed": seed,

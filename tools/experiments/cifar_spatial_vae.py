@@ -4,7 +4,7 @@ whether a latent of 8x8xC numbers (instead of `cifar`'s dense 128) can beat WebP
     python tools/experiments/cifar_spatial_vae.py --weight 300 --channels 8 --epochs 30 --out /tmp/spatial
 
 Loss: weight * sum of squared errors + KL (a VAE with a Gaussian prior and no hyperprior);
-trained on the subset's jittered training split (codec.train), quantised with nic's tables
+trained on the subset's jittered training split (codec.train.cvae), quantised with nic's tables
 (codec.entropy.build_tables) at seven step multipliers. Prints, per level, the ideal payload
 (bits / 8, no header) and the PSNR over all pixels of the 1,000 test images; writes OUT.json.
 
