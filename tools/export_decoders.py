@@ -22,14 +22,14 @@ def main(folders: list[str]) -> None:
     import keras
 
     from codec.model import phase_form
-    from codec.train.cvae import _export, fingerprints
+    from codec.train.common import export, fingerprints
 
     for folder in map(Path, folders):
         if json.loads((folder / "card.json").read_text()).get("decoder_export", "").startswith("int8"):
             print(f"{folder}: an int8 decoder, left as it is")
             continue
         decoder = keras.models.load_model(folder / "decoder.keras", compile=False)
-        _export(phase_form(decoder), folder / "decoder.tflite")
+        export(phase_form(decoder), folder / "decoder.tflite")
         card_path = folder / "card.json"
         card = json.loads(card_path.read_text())
         card["decoder_export"] = "phase form (codec/model.py phase_form), " \

@@ -2,8 +2,9 @@
 
 One module per kind of model, each importing TensorFlow (only training and export pay for it):
 
-* `cvae.py`: the compression CVAEs (and the denoise / sr2x ones), their LiteRT export, entropy
-  tables, residual tables, fidelity settings and card; the data splits the others share;
+* `common.py`: what they share: data splits and batches, the LiteRT export, fingerprints;
+* `cvae.py`: the compression CVAEs (and the denoise / sr2x ones), their entropy tables, residual
+  tables, fidelity settings and card;
 * `decoder.py`: a compression model's decoder trained further on quantised latents, in int8
   (`--decoder-only`);
 * `classifier.py`: the readers of the fidelity check (`--task classify`);
@@ -11,8 +12,8 @@ One module per kind of model, each importing TensorFlow (only training and expor
 """
 
 from .classifier import train_classifier
-from .cvae import (DEFAULT_MULTIPLIERS, WEIGHT_FILES, calibrate_fidelity, refit_residual, retable,
-                   train)
+from .common import WEIGHT_FILES
+from .cvae import DEFAULT_MULTIPLIERS, calibrate_fidelity, refit_residual, retable, train
 from .decoder import tune_decoder
 from .filter import train_denoiser, train_vp8_filter
 

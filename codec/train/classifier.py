@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from ..data import load_dataset
-from .cvae import (VALIDATION_SIZE, _command_line, _export, _levelled, _scale, fingerprints,
-                   shuffled_batches)
+from .common import (VALIDATION_SIZE, command_line, export, fingerprints, levelled, scale,
+                     shuffled_batches)
 
 __all__ = ["train_classifier"]
 
@@ -72,12 +72,12 @@ def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epoch
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     started = time.time()
     history = model.fit(_batches(x_fit, y_fit, seed, blurred_share), epochs=epochs, verbose=verbose,
-                        validation_data=(_scale(x_val), y_val))
+                        validation_data=(scale(x_val), y_val))
     seconds = time.time() - started
 
     out.mkdir(parents=True, exist_ok=True)
-    _export(model, out / "classifier.tflite")  # all that runs; no .keras: nothing retrains it
-    accuracy = float(np.mean(model.predict(_scale(x_test), batch_size=1024, verbose=0)
+    export(model, out / "classifier.tflite")  # all that runs; no .keras: nothing retrains it
+    accuracy = float(np.mean(model.predict(scale(x_test), batch_size=1024, verbose=0)
                              .argmax(axis=1) == y_test))
     card = {
         "name": name,
@@ -87,7 +87,7 @@ def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epoch
         "classes": CLASS_NAMES[dataset],
         "architecture": ARCHITECTURES[architecture],
         "blurred_share": round(blurred_share, 4),
-        "command": _command_line(),
+        "command": command_line(),
         "epochs_run": len(history.history["loss"]),
         "seed": seed,
         "limit": limit,
@@ -116,10 +116,10 @@ def _real_world_digits(images: np.ndarray, labels: np.ndarray, rng: np.random.Ge
                               ("low_resolution", LOW_RESOLUTION_SHARE, low_resolution_images)):
         rows = rng.permutation(len(images))[: int(len(images) * share)]
         made = make(images[rows], rng)
-        levelled = _levelled(made)  # the rest came back as a grey picture, no digit to read
-        parts.append(made[levelled])
-        part_labels.append(labels[rows][levelled])
-        counts[name] = int(levelled.sum())
+        kept = levelled(made)  # the rest came back as a grey picture, no digit to read
+        parts.append(made[kept])
+        part_labels.append(labels[rows][kept])
+        counts[name] = int(kept.sum())
     counts["generator"] = "codec/synthetic.py"
     return np.concatenate(parts), np.concatenate(part_labels), counts
 
@@ -128,7 +128,7 @@ def _batches(images: np.ndarray, labels: np.ndarray, seed: int, blurred_share: f
     """Shuffled batches, shifted by up to 2 pixels, a share of each blurred."""
 
     def shifted(rows, rng):
-        batch = _scale(images[rows])
+        batch = scale(images[rows])
         dy, dx = rng.integers(-2, 3, 2)
         batch = np.roll(batch, (int(dy), int(dx)), axis=(1, 2))
         blurred = rng.random(len(rows)) < blurred_share

@@ -5,35 +5,28 @@ card.json (command, epochs, test figures, sha256 fingerprints) and training.png 
 Imports TensorFlow: only training and export pay for it.
 """
 
-import hashlib
 import json
 import os
 import platform
-import shlex
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from ..data import load_dataset
 from ..entropy import build_tables
 from ..errors import NicError
 from ..fidelity import CLASS_SHIFT
 from ..noise import add_random_noise, reduce2x
 from ..residual import build_residual_model
+from .common import (WEIGHT_FILES, command_line, export, fingerprints, jittered, levelled, scale,
+                     shuffled_batches, splits)
 
 __all__ = ["train", "retable", "refit_residual", "calibrate_fidelity", "DEFAULT_MULTIPLIERS",
            "WEIGHT_FILES"]
 
 # Quality level -> step size in units of each dimension's posterior std (see entropy.py).
 DEFAULT_MULTIPLIERS = {1: 5.0, 2: 4.0, 3: 3.2, 4: 2.6, 5: 2.1, 6: 1.7, 7: 1.3, 8: 0.9}
-# What the codec runs (LiteRT + tables) and the Keras originals kept for parity checks.
-WEIGHT_FILES = ("encoder.tflite", "decoder.tflite", "entropy.npz", "encoder.keras", "decoder.keras",
-                "residual.npz", "classifier.tflite", "denoiser.tflite")
-VALIDATION_SIZE = 5000
-BATCH = 128
 TASKS = ("compress", "denoise", "sr2x")
 VALIDATION_CODED = 1000  # validation images coded per level for the card
 
@@ -75,7 +68,7 @@ def train(
     if task not in TASKS:
         raise NicError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     keras.utils.set_random_seed(seed)
-    x_plain, x_val, x_test = _splits(dataset, limit)
+    x_plain, x_val, x_test = splits(dataset, limit)
     extra, augmentation = _augmented(dataset, x_plain, augment, seed)
     x_fit = np.concatenate([x_plain, extra]) if len(extra) else x_plain
     colour = x_plain.ndim == 4
@@ -103,8 +96,8 @@ def train(
     started = time.time()
     val_inputs, test_inputs = (_task_inputs(task, x, seed + 1) for x in (x_val, x_test))
     history = model.fit(
-        _training_data(task, x_fit, seed, jitter=colour), epochs=epochs,
-        validation_data=(_scale(val_inputs), _scale(x_val)),
+        training_data(task, x_fit, seed, jitter=colour), epochs=epochs,
+        validation_data=(scale(val_inputs), scale(x_val)),
         callbacks=callbacks, verbose=verbose,
     )
     train_seconds = time.time() - started
@@ -112,12 +105,12 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     model.encoder.save(out / "encoder.keras")
     model.decoder.save(out / "decoder.keras")
-    _export(model.encoder, out / "encoder.tflite", mean_only=True)
+    export(model.encoder, out / "encoder.tflite", mean_only=True)
     # grey decoders go out in phase form: the same function, 1.4x faster in LiteRT
-    _export(model.decoder if colour else phase_form(model.decoder), out / "decoder.tflite")
+    export(model.decoder if colour else phase_form(model.decoder), out / "decoder.tflite")
     _plot_history(history.history, out / "training.png")
 
-    test_decoded = model.predict(_scale(test_inputs), batch_size=1024, verbose=0)
+    test_decoded = model.predict(scale(test_inputs), batch_size=1024, verbose=0)
     test_mse = float(np.mean((test_decoded.reshape(x_test.shape) - x_test / 255.0) ** 2))
     card = {
         "name": name,
@@ -130,7 +123,7 @@ def train(
         "architecture": f"CVAE {latent_dim}-d (codec/model.py)" + (
             f", decoder widths {decoder_widths[0]}-{decoder_widths[1]}" if decoder_widths else ""),
         "encoder_fixed": new_decoder,
-        "command": _command_line(),
+        "command": command_line(),
         "epochs_run": len(history.history["loss"]),
         "epochs_max": epochs,
         "beta": beta,
@@ -148,7 +141,7 @@ def train(
         "multipliers": {str(q): m for q, m in (multipliers or DEFAULT_MULTIPLIERS).items()},
         "default_quality": default_quality or 4,
     }
-    return _write_tables_and_card(out, card, model.encoder, x_fit, x_val, x_plain)
+    return write_tables_and_card(out, card, model.encoder, x_fit, x_val, x_plain)
 
 
 def _keras_weights(path: Path) -> list:
@@ -180,18 +173,11 @@ def _augmented(dataset: str, images: np.ndarray, augment: str | None, seed: int)
     typeset = typeset_digits(int(len(images) * TYPESET_SHARE), rng)[0] if dataset == "mnist" else printed[:0]
     low = low_resolution_images(images[rng.permutation(len(images))[: int(len(images) * LOW_RESOLUTION_SHARE)]],
                                 rng, box_side)
-    low = low[_levelled(low)]  # the rest came back as a grey picture: nothing to learn from
+    low = low[levelled(low)]  # the rest came back as a grey picture: nothing to learn from
     summary = {"kind": augment, "printed_dataset_images": int(len(printed)),
                "typeset_digits": int(len(typeset)), "low_resolution_images": int(len(low)),
                "generator": "codec/synthetic.py"}
     return np.concatenate([printed, typeset, low]), summary
-
-
-def _levelled(images: np.ndarray) -> np.ndarray:
-    """Per normalised image: did normalise find the object (a dark, clean border)? bool (N,)."""
-    border = np.concatenate([images[:, [0, -1], :].reshape(len(images), -1),
-                             images[:, :, [0, -1]].reshape(len(images), -1)], axis=1)
-    return border.mean(axis=1) < 8
 
 
 def _task_inputs(task: str, images: np.ndarray, seed: int) -> np.ndarray:
@@ -205,60 +191,19 @@ COLOUR_JITTER = ("every batch: random horizontal flips, crops of the image padde
                  "reflected pixels, brightness +-10 %, contrast and saturation x0.8-1.2")
 
 
-def _training_data(task: str, images: np.ndarray, seed: int, jitter: bool = False):
+def training_data(task: str, images: np.ndarray, seed: int, jitter: bool = False):
     """Batches of (input, target) in [0, 1]; denoising draws fresh noise every epoch;
     jitter: colour photos, few of them, are flipped, cropped and recoloured every batch."""
     fixed = None if task == "denoise" or jitter else _task_inputs(task, images, seed)
 
     def pairs(rows, rng):
         if fixed is not None:
-            return _scale(fixed[rows]), _scale(images[rows])
-        targets = _jittered(images[rows], rng) if jitter else images[rows]
+            return scale(fixed[rows]), scale(images[rows])
+        targets = jittered(images[rows], rng) if jitter else images[rows]
         inputs = add_random_noise(targets, rng) if task == "denoise" else _task_inputs(task, targets, seed)
-        return _scale(inputs), _scale(targets)
+        return scale(inputs), scale(targets)
 
     return shuffled_batches(len(images), seed, pairs)
-
-
-def _jittered(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Colour images (N, S, S, 3) uint8, each flipped, shifted and recoloured at random."""
-    count, size = images.shape[0], images.shape[1]
-    flips = rng.random(count) < 0.5
-    images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
-    padded = np.pad(images, ((0, 0), (4, 4), (4, 4), (0, 0)), mode="reflect")
-    dy, dx = rng.integers(0, 9, (2, count))
-    crops = np.stack([p[y : y + size, x : x + size] for p, y, x in zip(padded, dy, dx)])
-    x = crops.astype(np.float32)
-    grey = x.mean(axis=3, keepdims=True)
-    saturation = rng.uniform(0.8, 1.2, (count, 1, 1, 1))
-    x = grey + (x - grey) * saturation
-    mean = x.mean(axis=(1, 2, 3), keepdims=True)
-    x = mean + (x - mean) * rng.uniform(0.8, 1.2, (count, 1, 1, 1))
-    x = x * rng.uniform(0.9, 1.1, (count, 1, 1, 1))
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
-
-
-def shuffled_batches(count: int, seed: int, make_batch):
-    """A Keras dataset of `count` items in BATCH-sized batches, reshuffled every epoch;
-    make_batch(rows, rng) builds one batch from the item indices `rows`."""
-    import keras
-
-    class Batches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__()
-            self.rng = np.random.default_rng(seed)
-            self.on_epoch_end()
-
-        def __len__(self):
-            return -(-count // BATCH)
-
-        def on_epoch_end(self):
-            self.order = self.rng.permutation(count)
-
-        def __getitem__(self, index):
-            return make_batch(self.order[index * BATCH : (index + 1) * BATCH], self.rng)
-
-    return Batches()
 
 
 def retable(out: Path, multipliers: dict[int, float] | None = None,
@@ -270,16 +215,16 @@ def retable(out: Path, multipliers: dict[int, float] | None = None,
     card["multipliers"] = {str(q): m for q, m in (multipliers or DEFAULT_MULTIPLIERS).items()}
     if default_quality is not None:
         card["default_quality"] = default_quality
-    card["tables_command"] = _command_line()
+    card["tables_command"] = command_line()
     x_plain, x_fit, x_val, _ = card_images(card)
     encoder = keras.models.load_model(out / "encoder.keras", compile=False)
-    return _write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain)
+    return write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain)
 
 
 def card_images(card: dict, limit: int | None = None) -> tuple:
     """A trained model's (plain fit split, fit split with its augmentation, validation, test),
     as its card says it was trained; limit: smoke runs."""
-    x_plain, x_val, x_test = _splits(card["dataset"], limit or card.get("limit"))
+    x_plain, x_val, x_test = splits(card["dataset"], limit or card.get("limit"))
     augmentation = card.get("augmentation")  # colour models record their jitter as text
     kind = augmentation.get("kind") if isinstance(augmentation, dict) else None
     extra, _ = _augmented(card["dataset"], x_plain, kind, card.get("seed", 0))  # as trained
@@ -306,10 +251,10 @@ def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float | N
     card.pop("fidelity", None)  # measure the plain default level, with no check in the way
     card["subject"] = SUBJECTS.get(card["dataset"], f"a {card['dataset']} image")
     card["box_side"] = BOX_SIDES.get(card["dataset"], 20)
-    card["fidelity_command"] = _command_line()
+    card["fidelity_command"] = command_line()
     if refines:
         card["refines"] = refines
-    _, x_val, _ = _splits(card["dataset"], card.get("limit"))
+    _, x_val, _ = splits(card["dataset"], card.get("limit"))
     with _installed(out, card):
         decoded = np.stack(decode_batch(encode_batch(x_val, model=card["name"])))
         card["fidelity"] = calibrate(load_model(card["name"]), x_val, decoded, classifier,
@@ -319,14 +264,14 @@ def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float | N
     return card
 
 
-def _write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain) -> dict:
+def write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain) -> dict:
     """Measure the entropy tables on the training split (augmented: what encoders will be
     shown), the residual layer on the dataset's own images, then the codec on validation."""
     multipliers = {int(q): m for q, m in card.get("multipliers", DEFAULT_MULTIPLIERS).items()}
     task, seed = card.get("task", "compress"), card.get("seed", 0)
     # Tables are measured on what the encoder will really read (noisy or small inputs).
     fit_inputs = _task_inputs(task, x_fit, seed + 2)
-    means, logvars = encoder.predict(_scale(fit_inputs), batch_size=1024, verbose=0)
+    means, logvars = encoder.predict(scale(fit_inputs), batch_size=1024, verbose=0)
     sigmas = np.sqrt(np.mean(np.exp(logvars), axis=0)).astype(np.float32)
     build_tables(means, sigmas, multipliers).save(out / "entropy.npz")
     card["latent_sigmas"] = [round(float(s), 5) for s in sigmas]
@@ -337,7 +282,7 @@ def _write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain) -> dict:
         _build_residual(out, card, x_plain)
         card["fingerprints"] = fingerprints(out)
     coded = x_val[:VALIDATION_CODED]
-    card["validation"] = _validate(out, card, _task_inputs(task, coded, seed + 1), coded)
+    card["validation"] = validate(out, card, _task_inputs(task, coded, seed + 1), coded)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
 
@@ -359,8 +304,8 @@ def refit_residual(out: Path) -> dict:
     """Fit the guided coder's tables (codec/guided.py) of a trained model folder on its training
     split, keeping its residual layer's histograms (old files decode as before); no training."""
     card = json.loads((out / "card.json").read_text())
-    card["residual_command"] = _command_line()
-    x_plain, _, _ = _splits(card["dataset"], card.get("limit"))
+    card["residual_command"] = command_line()
+    x_plain, _, _ = splits(card["dataset"], card.get("limit"))
     _fit_guided(out, card, x_plain)
     card["fingerprints"] = fingerprints(out)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -384,7 +329,7 @@ def _fit_guided(out: Path, card: dict, images: np.ndarray) -> None:
         replace(net.residual, guided=guided).save(out / "residual.npz")
 
 
-def _validate(out: Path, card: dict, inputs: np.ndarray, targets: np.ndarray,
+def validate(out: Path, card: dict, inputs: np.ndarray, targets: np.ndarray,
               levels: list[int] | None = None) -> dict:
     """Mean file bytes, PSNR and max error per quality level (default: every one), through the
     real codec."""
@@ -439,57 +384,8 @@ def _installed(out: Path, card: dict):
         runtime.forget_models()
 
 
-def _splits(dataset: str, limit: int | None):
-    """(fit, validation, test) uint8 images: validation is the last 5,000 training images."""
-    x_train, _, x_test, _ = load_dataset(dataset)
-    if limit:  # smoke runs: a tiny fit set, with a validation split taken from it
-        return x_train[:limit], x_train[: max(1, limit // 5)], x_test[:limit]
-    held = min(VALIDATION_SIZE, len(x_train) // 8)  # the CIFAR subset has 4,000 training images
-    return x_train[:-held], x_train[-held:], x_test
-
-
-def _command_line() -> str | None:
-    """The exact command that wrote the files, when run through the `nic` entry point."""
-    return "nic " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name == "nic" else None
-
-
-def fingerprints(folder: Path) -> dict[str, str]:
-    """sha256 of each weight file: the card pins the exact bytes a model id stands for."""
-    return {
-        name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
-        for name in WEIGHT_FILES if (folder / name).exists()
-    }
-
-
-def _scale(images: np.ndarray) -> np.ndarray:
-    pixels = images.astype(np.float32) / 255.0
-    return pixels if pixels.ndim == 4 else pixels[..., None]
-
-
 def _psnr_from_mse01(mse: float) -> float:
     return float(10 * np.log10(1.0 / mse))
-
-
-def _export(submodel, path: Path, mean_only: bool = False, int8_calibration=None) -> None:
-    """Convert a Keras sub-model to a LiteRT flatbuffer (weights frozen, dynamic batch).
-    int8_calibration: batches of inputs (an array of rows); given, weights and activations are
-    quantised to 8-bit integers over the ranges these inputs reach (inputs and outputs float)."""
-    import tempfile
-
-    import keras
-    import tensorflow as tf
-
-    if mean_only:  # the codec needs only the posterior mean
-        submodel = keras.Model(submodel.inputs, submodel.outputs[0])
-    with tempfile.TemporaryDirectory() as saved:
-        submodel.export(saved, format="tf_saved_model", verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
-        if int8_calibration is not None:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: ([rows] for rows in int8_calibration)
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = converter.inference_output_type = tf.float32
-        path.write_bytes(converter.convert())
 
 
 def _plot_history(history: dict, path: Path) -> None:

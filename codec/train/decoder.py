@@ -31,8 +31,8 @@ import numpy as np
 
 from ..entropy import EntropyTables
 from ..errors import NicError
-from .cvae import (BATCH, _command_line, _export, _scale, _validate, _write_tables_and_card,
-                   card_images)
+from .common import BATCH, command_line, export, scale
+from .cvae import card_images, validate, write_tables_and_card
 
 # sigmoid(-6.5) * 255 = 0.38: a logit beyond +-6.5 gives grey level 0 or 255 whatever it is.
 LOGIT_CLIP = 6.5
@@ -73,7 +73,7 @@ def tune_decoder(init_from: Path, out: Path, *, model_id: int, name: str, epochs
     _export_decoder(decoder, out / "decoder.tflite", fit_latents, int8)
     card = {key: value for key, value in init_card.items() if key not in _REMEASURED}
     card.update({
-        "name": name, "model_id": model_id, "command": _command_line(), "limit": limit,
+        "name": name, "model_id": model_id, "command": command_line(), "limit": limit,
         "initialised_from": str(init_from),
         "decoder_tuning": {
             "what": "decoder trained on the bin centroids of its quantised latents, one level "
@@ -85,7 +85,7 @@ def tune_decoder(init_from: Path, out: Path, *, model_id: int, name: str, epochs
         },
         "decoder_export": EXPORTS[int8],
     })
-    card = _write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain)
+    card = write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain)
     card["test"] = _test_figures(out, card, x_test)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
@@ -96,7 +96,7 @@ EXPORTS = {True: f"int8 phase form, logit clipped to +-{LOGIT_CLIP} (codec/train
 
 
 def _means(encoder, images: np.ndarray) -> np.ndarray:
-    return encoder.predict(_scale(images), batch_size=1024, verbose=0)[0]
+    return encoder.predict(scale(images), batch_size=1024, verbose=0)[0]
 
 
 def _centroids(tables: EntropyTables, means: np.ndarray) -> dict[int, np.ndarray]:
@@ -113,7 +113,7 @@ def _fit(decoder, latents: dict, images, val_latents, val_images, epochs, seed, 
     decoder.compile(optimizer=optimizer, loss="mse")
     rng = np.random.default_rng(seed)
     stacked = np.stack([latents[q] for q in sorted(latents)])  # (levels, N, D)
-    targets = _scale(images)[..., None]
+    targets = scale(images)[..., None]
     history, best, kept = [_val_psnr(decoder, val_latents, val_images)], decoder.get_weights(), 0
     for epoch in range(epochs):
         if epoch == int(0.7 * epochs):
@@ -139,16 +139,16 @@ def _export_decoder(decoder, path: Path, latents: dict, int8: bool) -> None:
     from ..model import phase_form
 
     if not int8:
-        _export(phase_form(decoder), path)
+        export(phase_form(decoder), path)
         return
     rows = np.concatenate([latents[q][:CALIBRATION_LATENTS] for q in sorted(latents)])
-    _export(phase_form(decoder, LOGIT_CLIP), path,
+    export(phase_form(decoder, LOGIT_CLIP), path,
             int8_calibration=[rows[i : i + 100] for i in range(0, len(rows), 100)])
 
 
 def _test_figures(out: Path, card: dict, x_test: np.ndarray) -> dict:
     """The test set through the real codec at the default level: mean bytes and PSNR."""
     quality = card["default_quality"]
-    figures = _validate(out, card, x_test, x_test, levels=[quality])["levels"][str(quality)]
+    figures = validate(out, card, x_test, x_test, levels=[quality])["levels"][str(quality)]
     return {"images": int(len(x_test)), "quality": quality,
             "mean_bytes": figures["mean_bytes"], "psnr_db": figures["psnr_db"]}

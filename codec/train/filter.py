@@ -20,8 +20,8 @@ import numpy as np
 
 from ..metrics import psnr
 from ..noise import add_noise, add_random_noise, noise_types
-from .cvae import (_command_line, _export, _jittered, _scale, _splits, fingerprints,
-                   shuffled_batches)
+from .common import (command_line, export, fingerprints, jittered, scale, shuffled_batches,
+                     splits)
 
 __all__ = ["train_denoiser", "train_vp8_filter", "VP8_QUALITIES"]
 
@@ -35,18 +35,18 @@ def train_denoiser(dataset: str, out: Path, *, model_id: int, name: str, epochs:
 
     keras.utils.set_random_seed(seed)
     table = noise_types(dataset)
-    x_fit, x_val, x_test = _splits(dataset, limit)
+    x_fit, x_val, x_test = splits(dataset, limit)
     channels = x_fit.shape[3] if x_fit.ndim == 4 else 1
     val_noisy = add_random_noise(x_val, np.random.default_rng(seed + 1), table)
 
     def pairs(rows, rng):
-        clean = _jittered(x_fit[rows], rng) if channels == 3 else x_fit[rows]
-        return _scale(add_random_noise(clean, rng, table)), _scale(clean)
+        clean = jittered(x_fit[rows], rng) if channels == 3 else x_fit[rows]
+        return scale(add_random_noise(clean, rng, table)), scale(clean)
 
     model = build_denoiser(channels)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mean_absolute_error")
     history, seconds = _fit_and_export(model, shuffled_batches(len(x_fit), seed, pairs), epochs,
-                                       verbose, (_scale(val_noisy), _scale(x_val)), 3, out)
+                                       verbose, (scale(val_noisy), scale(x_val)), 3, out)
     card = {
         "name": name,
         "model_id": model_id,
@@ -59,9 +59,9 @@ def train_denoiser(dataset: str, out: Path, *, model_id: int, name: str, epochs:
         "why": "a bottleneck autoencoder blurs what mild noise leaves intact; predicting the "
                "noise and subtracting it keeps the image's own detail",
         "noise": "blind to the type: " + ", ".join(table),
-        "training": "flipped and shifted crops, recoloured (codec/train/cvae.py _jittered), "
+        "training": "flipped and shifted crops, recoloured (codec/train/common.py jittered), "
                     "a fresh noise type and draw per image and batch; loss: mean absolute error",
-        "command": _command_line(),
+        "command": command_line(),
         "epochs_run": len(history.history["loss"]),
         "seed": seed,
         "limit": limit,
@@ -89,7 +89,7 @@ def _fit_and_export(model, batches, epochs: int, verbose: int, validation: tuple
                    keras.callbacks.EarlyStopping(patience=2 * patience, restore_best_weights=True)])
     seconds = time.time() - started
     out.mkdir(parents=True, exist_ok=True)
-    _export(model, out / "denoiser.tflite")
+    export(model, out / "denoiser.tflite")
     return history, seconds
 
 
@@ -98,7 +98,7 @@ def _test_figures(model, clean: np.ndarray, table: dict, seed: int) -> dict:
     figures = {}
     for kind in table:
         noisy = add_noise(clean, kind, np.random.default_rng(seed), table)
-        denoised = np.rint(model.predict(_scale(noisy), batch_size=256, verbose=0) * 255)
+        denoised = np.rint(model.predict(scale(noisy), batch_size=256, verbose=0) * 255)
         denoised = denoised.reshape(clean.shape).astype(np.uint8)
         figures[kind] = {
             "noisy_psnr_db": round(psnr(clean, noisy), 2),
@@ -125,7 +125,7 @@ def train_vp8_filter(dataset: str, out: Path, *, model_id: int, name: str, epoch
     from ..model import build_denoiser
 
     keras.utils.set_random_seed(seed)
-    x_fit, x_val, x_test = _splits(dataset, limit)
+    x_fit, x_val, x_test = splits(dataset, limit)
     started = time.time()
     fit_in = np.concatenate([_webp_decodes(x_fit, q) for q in VP8_QUALITIES.values()])
     fit_out = np.concatenate([x_fit] * len(VP8_QUALITIES))
@@ -137,13 +137,13 @@ def train_vp8_filter(dataset: str, out: Path, *, model_id: int, name: str, epoch
         noisy, clean = fit_in[rows], fit_out[rows]
         noisy = np.where(flips[:, None, None, None], noisy[:, :, ::-1], noisy)
         clean = np.where(flips[:, None, None, None], clean[:, :, ::-1], clean)
-        return _scale(noisy), _scale(clean)
+        return scale(noisy), scale(clean)
 
     model = build_denoiser(3)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mean_squared_error")
     prepared = time.time() - started  # libwebp's decodes of every training image, counted too
     history, seconds = _fit_and_export(model, shuffled_batches(len(fit_in), seed, pairs), epochs,
-                                       verbose, (_scale(val_in), _scale(val_out)), 2, out)
+                                       verbose, (scale(val_in), scale(val_out)), 2, out)
     seconds += prepared
     validation = _vp8_figures(model, x_val)
     card = {
@@ -165,7 +165,7 @@ def train_vp8_filter(dataset: str, out: Path, *, model_id: int, name: str, epoch
         "default_quality": VP8_DEFAULT_LEVEL,
         "training": "pairs (WebP decode at each level's quality, original) of the training "
                     "split, flipped at random; loss: mean squared error",
-        "command": _command_line(),
+        "command": command_line(),
         "epochs_run": len(history.history["loss"]),
         "seed": seed,
         "limit": limit,
@@ -204,7 +204,7 @@ def _vp8_figures(model, clean: np.ndarray) -> dict:
     for level, quality in VP8_QUALITIES.items():
         bodies, plain = zip(*(coded(image, quality) for image in clean))
         plain = np.stack(plain)
-        filtered = np.rint(model.predict(_scale(plain), batch_size=256, verbose=0) * 255)
+        filtered = np.rint(model.predict(scale(plain), batch_size=256, verbose=0) * 255)
         filtered = np.clip(filtered, 0, 255).astype(np.uint8)
         on = psnr_per_image(clean, filtered) > psnr_per_image(clean, plain)
         decoded = np.where(on[:, None, None, None], filtered, plain)

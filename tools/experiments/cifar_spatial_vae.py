@@ -22,7 +22,8 @@ from keras import layers, ops
 
 from codec.entropy import build_tables
 from codec.model import CVAE
-from codec.train.cvae import _scale, _splits, _training_data  # the shipped models' data pipeline
+from codec.train.common import scale, splits  # the shipped models' data pipeline
+from codec.train.cvae import training_data
 
 MULTIPLIERS = {1: 4.0, 2: 3.0, 3: 2.0, 4: 1.5, 5: 1.0, 6: 0.7, 7: 0.5}
 
@@ -68,10 +69,10 @@ class SquaredErrorVAE(CVAE):
 
 def rate_distortion(model: SquaredErrorVAE, x_fit, x_test) -> list[tuple[int, float, float]]:
     """(level, mean ideal payload bytes, PSNR over all test pixels) per multiplier."""
-    means, log_variances = model.encoder.predict(_scale(x_fit), batch_size=256, verbose=0)
+    means, log_variances = model.encoder.predict(scale(x_fit), batch_size=256, verbose=0)
     sigmas = np.sqrt(np.mean(np.exp(log_variances), axis=0)).astype(np.float32)
     tables = build_tables(means, sigmas, MULTIPLIERS)
-    test_means = model.encoder.predict(_scale(x_test), batch_size=256, verbose=0)[0]
+    test_means = model.encoder.predict(scale(x_test), batch_size=256, verbose=0)[0]
     points = []
     for level in MULTIPLIERS:
         symbols = tables[level].quantize(test_means)
@@ -91,12 +92,12 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
-    x_fit, x_val, x_test = _splits("cifar", None)
+    x_fit, x_val, x_test = splits("cifar", None)
     model = SquaredErrorVAE(encoder(args.channels), decoder(args.channels), beta=args.weight,
                             seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(_training_data("compress", x_fit, 0, jitter=True), epochs=args.epochs,
-              validation_data=(_scale(x_val), _scale(x_val)), verbose=2,
+    model.fit(training_data("compress", x_fit, 0, jitter=True), epochs=args.epochs,
+              validation_data=(scale(x_val), scale(x_val)), verbose=2,
               callbacks=[keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2, min_lr=1e-5)])
     points = rate_distortion(model, x_fit, x_test)
     for level, payload, psnr in points:
