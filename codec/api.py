@@ -16,7 +16,6 @@ from pathlib import Path
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from io import BytesIO
 
 import numpy as np
 
@@ -257,9 +256,8 @@ def _samples(pixels, notes: list[str]) -> int:
 def _pixels(image) -> tuple[np.ndarray | object, list[str], tuple[int, int] | None]:
     """Any accepted image -> (its pixels as an array or PIL image, reading notes, its original
     (width, height) if reading reduced it, else None)."""
-    if isinstance(image, (bytes, bytearray, memoryview)):  # an image file's bytes, not a path
-        image = BytesIO(bytes(image))
-    if isinstance(image, str) or hasattr(image, "__fspath__") or hasattr(image, "read"):
+    if (isinstance(image, (str, bytes, bytearray, memoryview)) or hasattr(image, "__fspath__")
+            or hasattr(image, "read")):
         pixels, notes, size = read_sized(image)
         return pixels, notes, None if size == pixels.shape[1::-1] else size
     return image, [], None

@@ -189,18 +189,9 @@ MIN_HEIGHT_SHARE = 0.4
 
 def _too_wide(net, image: np.ndarray) -> bool:
     """True for a model of centred objects (digits) given an object far wider than tall."""
-    if net.card.get("box_side", 20) >= MODEL_SIZE:
-        return False
-    ink = image.astype(np.float64)
-    total = ink.sum()
-    if total <= 0:
-        return False
+    from .normalise import height_share
 
-    def extent(profile):
-        cumulative = np.cumsum(profile) / total
-        return np.searchsorted(cumulative, 0.98) + 1 - np.searchsorted(cumulative, 0.02)
-
-    return extent(ink.sum(axis=1)) < MIN_HEIGHT_SHARE * extent(ink.sum(axis=0))
+    return net.card.get("box_side", 20) < MODEL_SIZE and height_share(image) < MIN_HEIGHT_SHARE
 
 
 def _wide_object(net, geometry) -> str:

@@ -153,7 +153,9 @@ _OVER_LIMIT = (f"over nic's limit of {MAX_PIXELS:,} pixels (4096x4096) and {MAX_
 
 def read_sized(path) -> tuple[np.ndarray, list[str], tuple[int, int]]:
     """read_pixels, plus the image's (width, height) as displayed, before any reduction."""
-    if hasattr(path, "read"):  # a file object or bytes: named in messages as "the input"
+    if isinstance(path, (bytes, bytearray, memoryview)):  # an image file's bytes, not a path
+        source, path = BytesIO(bytes(path)), "the input"
+    elif hasattr(path, "read"):  # a file object: named in messages as "the input"
         source, path = BytesIO(path.read()), "the input"
     else:
         source = path = Path(path)

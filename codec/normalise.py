@@ -216,13 +216,27 @@ def _object_mass(small: np.ndarray) -> np.ndarray:
     return np.where(blurred >= _SPECK * peak, small, 0.0).astype(np.float64)
 
 
-def _extent(profile: np.ndarray, total: float) -> tuple[float, float, float]:
-    """Start, end and centre of mass of a 1-D mass profile, in continuous pixel coordinates."""
+def _extent(profile: np.ndarray, total: float,
+            tail: float = _MASS_TAIL) -> tuple[float, float, float]:
+    """Start, end and centre of mass of a 1-D mass profile, in continuous pixel coordinates;
+    `tail` of the mass is left out at each end."""
     cumulative = np.cumsum(profile) / total
-    start = float(np.searchsorted(cumulative, _MASS_TAIL))
-    end = float(np.searchsorted(cumulative, 1 - _MASS_TAIL)) + 1
+    start = float(np.searchsorted(cumulative, tail))
+    end = float(np.searchsorted(cumulative, 1 - tail)) + 1
     centre = float((profile * (np.arange(len(profile)) + 0.5)).sum() / total)
     return start, end, centre
+
+
+def height_share(image: np.ndarray, tail: float = 0.02) -> float:
+    """How tall the ink of a model image is for its width (mass extents, `tail` of the mass
+    left out at each end), or 1.0 for an image without ink."""
+    ink = image.astype(np.float64)
+    total = ink.sum()
+    if total <= 0:
+        return 1.0
+    top, bottom, _ = _extent(ink.sum(axis=1), total, tail)
+    left, right, _ = _extent(ink.sum(axis=0), total, tail)
+    return (bottom - top) / (right - left)
 
 
 def _near_identity(placement: tuple[int, int, int]) -> bool:

@@ -21,7 +21,6 @@ has redrawn in MNIST's hand.
 Writes classifier.tflite and card.json (with the test accuracy) into OUT.
 """
 
-import json
 import platform
 import time
 from pathlib import Path
@@ -29,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from ..data import load_dataset
-from .common import (VALIDATION_SIZE, command_line, export, fingerprints, levelled, scale,
-                     shuffled_batches)
+from .common import (VALIDATION_SIZE, command_line, export, levelled, scale, shuffled_batches,
+                     write_card)
 
 __all__ = ["train_classifier"]
 
@@ -101,8 +100,7 @@ def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epoch
         "platform": platform.platform(),
         "default_quality": 1,
     }
-    card["fingerprints"] = fingerprints(out)
-    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(out, card, fingerprint=True)
     return card
 
 

@@ -5,6 +5,7 @@ Imports TensorFlow (in `export` and `shuffled_batches`) only when called.
 """
 
 import hashlib
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 from ..data import load_dataset
 
 __all__ = ["VALIDATION_SIZE", "BATCH", "WEIGHT_FILES", "splits", "command_line", "fingerprints",
-           "scale", "export", "jittered", "shuffled_batches", "levelled"]
+           "scale", "export", "jittered", "shuffled_batches", "levelled", "write_card"]
 
 VALIDATION_SIZE = 5000
 BATCH = 128
@@ -119,3 +120,10 @@ def levelled(images: np.ndarray) -> np.ndarray:
     border = np.concatenate([images[:, [0, -1], :].reshape(len(images), -1),
                              images[:, :, [0, -1]].reshape(len(images), -1)], axis=1)
     return border.mean(axis=1) < 8
+
+
+def write_card(out: Path, card: dict, *, fingerprint: bool = False) -> None:
+    """Write `card` as OUT/card.json; fingerprint: pin the weight files' bytes in it first."""
+    if fingerprint:
+        card["fingerprints"] = fingerprints(out)
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")

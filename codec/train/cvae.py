@@ -20,7 +20,7 @@ from ..fidelity import CLASS_SHIFT
 from ..noise import add_random_noise, reduce2x
 from ..residual import build_residual_model
 from .common import (WEIGHT_FILES, command_line, export, fingerprints, jittered, levelled, scale,
-                     shuffled_batches, splits)
+                     shuffled_batches, splits, write_card)
 
 __all__ = ["train", "retable", "refit_residual", "calibrate_fidelity", "DEFAULT_MULTIPLIERS",
            "WEIGHT_FILES"]
@@ -260,7 +260,7 @@ def calibrate_fidelity(out: Path, classifier: str | None, class_shift: float | N
         card["fidelity"] = calibrate(load_model(card["name"]), x_val, decoded, classifier,
                                      CLASS_SHIFT if class_shift is None else class_shift,
                                      other_readers, clear_readers)
-    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(out, card)
     return card
 
 
@@ -283,7 +283,7 @@ def write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain) -> dict:
         card["fingerprints"] = fingerprints(out)
     coded = x_val[:VALIDATION_CODED]
     card["validation"] = validate(out, card, _task_inputs(task, coded, seed + 1), coded)
-    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(out, card)
     return card
 
 
@@ -307,8 +307,7 @@ def refit_residual(out: Path) -> dict:
     card["residual_command"] = command_line()
     x_plain, _, _ = splits(card["dataset"], card.get("limit"))
     _fit_guided(out, card, x_plain)
-    card["fingerprints"] = fingerprints(out)
-    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(out, card, fingerprint=True)
     return card
 
 
@@ -365,7 +364,7 @@ def _installed(out: Path, card: dict):
     from .. import runtime
 
     previous = os.environ.get(runtime.WEIGHTS_ENV)
-    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(out, card)
     os.environ[runtime.WEIGHTS_ENV] = str(out.parent)
     runtime.forget_models()
     try:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..entropy import EntropyTables
 from ..errors import NicError
-from .common import BATCH, command_line, export, scale
+from .common import BATCH, command_line, export, scale, write_card
 from .cvae import card_images, validate, write_tables_and_card
 
 # sigmoid(-6.5) * 255 = 0.38: a logit beyond +-6.5 gives grey level 0 or 255 whatever it is.
@@ -87,7 +87,7 @@ def tune_decoder(init_from: Path, out: Path, *, model_id: int, name: str, epochs
     })
     card = write_tables_and_card(out, card, encoder, x_fit, x_val, x_plain)
     card["test"] = _test_figures(out, card, x_test)
-    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(out, card)
     return card
 
 

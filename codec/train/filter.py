@@ -11,7 +11,6 @@ flipped and shifted crops of the training split, with the mean absolute error as
 Writes denoiser.tflite and card.json (with test figures per noise type) into OUT.
 """
 
-import json
 import platform
 import time
 from pathlib import Path
@@ -20,8 +19,7 @@ import numpy as np
 
 from ..metrics import psnr
 from ..noise import add_noise, add_random_noise, noise_types
-from .common import (command_line, export, fingerprints, jittered, scale, shuffled_batches,
-                     splits)
+from .common import command_line, export, jittered, scale, shuffled_batches, splits, write_card
 
 __all__ = ["train_denoiser", "train_vp8_filter", "VP8_QUALITIES"]
 
@@ -61,18 +59,19 @@ def train_denoiser(dataset: str, out: Path, *, model_id: int, name: str, epochs:
         "noise": "blind to the type: " + ", ".join(table),
         "training": "flipped and shifted crops, recoloured (codec/train/common.py jittered), "
                     "a fresh noise type and draw per image and batch; loss: mean absolute error",
-        "command": command_line(),
-        "epochs_run": len(history.history["loss"]),
-        "seed": seed,
-        "limit": limit,
-        "train_images": int(len(x_fit)),
+        **_run_record(history, seed, limit, x_fit),
         "train_seconds": round(seconds, 1),
         "test": _test_figures(model, x_test, table, seed + 2),
         "platform": platform.platform(),
     }
-    card["fingerprints"] = fingerprints(out)
-    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(out, card, fingerprint=True)
     return card
+
+
+def _run_record(history, seed: int, limit: int | None, x_fit: np.ndarray) -> dict:
+    """The card fields both filter trainers record about their run, in the cards' order."""
+    return {"command": command_line(), "epochs_run": len(history.history["loss"]),
+            "seed": seed, "limit": limit, "train_images": int(len(x_fit))}
 
 
 def _fit_and_export(model, batches, epochs: int, verbose: int, validation: tuple,
@@ -165,11 +164,7 @@ def train_vp8_filter(dataset: str, out: Path, *, model_id: int, name: str, epoch
         "default_quality": VP8_DEFAULT_LEVEL,
         "training": "pairs (WebP decode at each level's quality, original) of the training "
                     "split, flipped at random; loss: mean squared error",
-        "command": command_line(),
-        "epochs_run": len(history.history["loss"]),
-        "seed": seed,
-        "limit": limit,
-        "train_images": int(len(x_fit)),
+        **_run_record(history, seed, limit, x_fit),
         "validation_images": int(len(x_val)),
         "test_images": int(len(x_test)),
         "train_seconds": round(seconds, 1),
@@ -182,8 +177,7 @@ def train_vp8_filter(dataset: str, out: Path, *, model_id: int, name: str, epoch
         },
         "platform": platform.platform(),
     }
-    card["fingerprints"] = fingerprints(out)
-    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(out, card, fingerprint=True)
     return card
 
 
