@@ -166,14 +166,19 @@ def test_the_second_reader_must_keep_its_reading_too(mnist_test):
     assert not checker.faithful(images[caught], decoded[caught], first_in[caught]).any()
 
 
-def test_a_reader_of_mnist_alone_must_keep_its_reading_too(mnist_test):
-    """The third reader learned MNIST's digits alone, as many a user's classifier has: where it
+@pytest.mark.parametrize("name", ["digits-plain", "digits-distorted"])
+def test_every_further_reader_must_keep_its_reading_too(mnist_test, name):
+    """The third reader learned MNIST's digits alone, as many a user's classifier has; the
+    fourth learned them drawn many ways (turned, sheared, another pen, blur, noise). Where one
     reads the input as the first reader does, a decoded digit it reads otherwise fails, even
-    when both readers trained on typeset and blown-up digits forgive it."""
+    when the first two readers, trained on typeset and blown-up digits, forgive it."""
     checker = checker_for(load_model("mnist"))
     names = [reader.name for reader in checker.other_readers]
-    assert names == ["digits-lenet", "digits-plain"] and checker.clear_readers == 2
+    assert names == ["digits-lenet", "digits-plain", "digits-distorted"]
+    assert checker.clear_readers == 2
     assert load_model("digits-plain").card["added_training_digits"] == {}
+    assert load_model("digits-distorted").card["added_training_digits"]["distorted"] > 0
+    k = 1 + names.index(name)
     net, images = checker.net, mnist_test[:400]
     table = net.tables[1]
     decoded = net.decode_latents(table.dequantize(table.quantize(net.encode_latents(images))))
@@ -183,8 +188,8 @@ def test_a_reader_of_mnist_alone_must_keep_its_reading_too(mnist_test):
     shifts = 0.5 * np.abs(read_out - read_in).sum(axis=2)
     keeps = (tops_out == tops_in) & (shifts <= SECOND_SHIFT)
     first_two_keep = checker.same_class(read_in[:, 0], read_out[:, 0]) & keeps[:, 1]
-    third_loses = (tops_in[:, 2] == tops_in[:, 0]) & ~keeps[:, 2]
-    caught = clear & first_two_keep & third_loses
+    this_loses = (tops_in[:, k] == tops_in[:, 0]) & ~keeps[:, k]
+    caught = clear & first_two_keep & this_loses
     assert caught.any()
     assert not checker.faithful(images[caught], decoded[caught], read_in[caught]).any()
 

@@ -134,6 +134,40 @@ def test_a_reader_of_mnist_alone_adds_no_digits(tmp_path):
     assert card["added_training_digits"] == {} and card["train_images"] == 480
 
 
+@pytest.mark.usefixtures("mnist_test")
+def test_a_reader_of_distorted_digits_adds_them_as_its_card_says(tmp_path):
+    """--distorted-share: distorted copies of that share of MNIST's training digits join them
+    (those normalise could not part from their noise are left out), counted in the card."""
+    pytest.importorskip("tensorflow")
+    out = tmp_path / "distorted"
+    result = CliRunner().invoke(app, [
+        "train", "--task", "classify", "--dataset", "mnist", "--limit", "600", "--epochs", "1",
+        "--no-real-world-digits", "--distorted-share", "0.5", "--name", "distorted",
+        "--model-id", "250", "--out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    card = json.loads((out / "card.json").read_text())
+    added = card["added_training_digits"]["distorted"]
+    assert 0.7 * 240 <= added <= 240 and card["train_images"] == 480 + added
+    assert card["distorted_share"] == 0.5
+
+
+def test_distorted_digits_still_show_their_digit(mnist_test):
+    """Turned, sheared, scaled, another pen, blur or noise: what distorted_images makes is
+    still the digit it was, to the shipped reader, and the same for the same seed."""
+    from codec.runtime import load_model
+    from codec.synthetic import distorted_images
+
+    images = mnist_test[:300]
+    made = distorted_images(images, np.random.default_rng(4))
+    assert made.shape == images.shape and made.dtype == np.uint8
+    np.testing.assert_array_equal(made, distorted_images(images, np.random.default_rng(4)))
+    assert np.mean(np.abs(made.astype(int) - images)) > 10  # distorted, not copied
+    reader = load_model("digits")
+    same = reader.classify(made).argmax(1) == reader.classify(images).argmax(1)
+    assert same.mean() >= 0.9
+
+
 def test_decoder_widths_are_checked():
     result = CliRunner().invoke(app, ["train", "--dataset", "mnist", "--decoder-widths", "32"])
     assert result.exit_code == 2 and "two channel counts" in result.output

@@ -137,6 +137,10 @@ def train(
     blurred_share: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="With --task classify: the share of each batch shown "
         "blurred, as decoded images are.")] = 1 / 3,
+    distorted_share: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="With --task classify --dataset mnist: add distorted copies "
+        "(turned, sheared, scaled, another pen, blur, noise) of this share of MNIST's "
+        "digits.")] = 0.0,
     other_readers: Annotated[Optional[str], typer.Option(
         help="With --fidelity-only: installed classifiers, comma-separated, that must also "
         "keep their reading of the decoded image (each built or trained unlike the first).")] = None,
@@ -228,7 +232,7 @@ def train(
         card = train_classifier(dataset, out, model_id=model_id, name=name, epochs=epochs,
                                 seed=seed, limit=limit, verbose=1 if sys.stdout.isatty() else 2,
                                 architecture=architecture.value, blurred_share=blurred_share,
-                                real_world=real_world_digits)
+                                real_world=real_world_digits, distorted_share=distorted_share)
         typer.echo(f"wrote {out}: {card['epochs_run']} epochs, test accuracy {card['test_accuracy']:.4f}")
         return
     card = run_training(

@@ -12,7 +12,11 @@ It must read what users bring and what the decoder draws, so it trains on:
   (codec/synthetic.py);
 * a blurred copy of a third of each batch: decoded images are smoother than the originals
   (`blurred_share`; the second reader, `--architecture lenet`, trains with none, so that it
-  does not learn to forgive the decoder's smoothing as the first does).
+  does not learn to forgive the decoder's smoothing as the first does);
+* with `distorted_share`, MNIST digits written otherwise: turned, sheared, scaled, with another
+  pen, blurred or noisy (codec/synthetic.py `distorted_images`). A reader that has seen a digit
+  drawn many ways keeps reading it through them, and so disagrees with the others where a
+  decoded digit has become another rather than merely been redrawn.
 
 `real_world=False` leaves the added digits out: a reader of MNIST alone, like many a digit
 classifier a user may hold, which forgives less in a typeset or blown-up digit that the decoder
@@ -49,7 +53,7 @@ CLASS_NAMES = {
 def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epochs: int = 6,
                      seed: int = 0, limit: int | None = None, verbose: int = 2,
                      architecture: str = "small", blurred_share: float = 1 / 3,
-                     real_world: bool = True) -> dict:
+                     real_world: bool = True, distorted_share: float = 0.0) -> dict:
     """Train, export and write the card of a classifier for `dataset`; returns the card."""
     import keras
 
@@ -65,6 +69,10 @@ def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epoch
     added = {}
     if dataset == "mnist" and real_world:
         x_extra, y_extra, added = _real_world_digits(x_fit, y_fit, rng)
+        x_fit, y_fit = np.concatenate([x_fit, x_extra]), np.concatenate([y_fit, y_extra])
+    if dataset == "mnist" and distorted_share:
+        x_extra, y_extra, added["distorted"] = _distorted_digits(x_fit[:split], y_fit[:split],
+                                                                 distorted_share, rng)
         x_fit, y_fit = np.concatenate([x_fit, x_extra]), np.concatenate([y_fit, y_extra])
     model = build_classifier(len(CLASS_NAMES[dataset]), architecture=architecture)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
@@ -86,6 +94,7 @@ def train_classifier(dataset: str, out: Path, *, model_id: int, name: str, epoch
         "classes": CLASS_NAMES[dataset],
         "architecture": ARCHITECTURES[architecture],
         "blurred_share": round(blurred_share, 4),
+        "distorted_share": round(distorted_share, 4),
         "command": command_line(),
         "epochs_run": len(history.history["loss"]),
         "seed": seed,
@@ -120,6 +129,17 @@ def _real_world_digits(images: np.ndarray, labels: np.ndarray, rng: np.random.Ge
         counts[name] = int(kept.sum())
     counts["generator"] = "codec/synthetic.py"
     return np.concatenate(parts), np.concatenate(part_labels), counts
+
+
+def _distorted_digits(images: np.ndarray, labels: np.ndarray, share: float,
+                      rng: np.random.Generator):
+    """Distorted copies of a share of the MNIST digits (images, labels, count kept)."""
+    from ..synthetic import distorted_images
+
+    rows = rng.permutation(len(images))[: int(len(images) * share)]
+    made = distorted_images(images[rows], rng)
+    kept = levelled(made)  # noise that normalise could not part from the digit
+    return made[kept], labels[rows][kept], int(kept.sum())
 
 
 def _batches(images: np.ndarray, labels: np.ndarray, seed: int, blurred_share: float):
