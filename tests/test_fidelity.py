@@ -166,18 +166,20 @@ def test_the_second_reader_must_keep_its_reading_too(mnist_test):
     assert not checker.faithful(images[caught], decoded[caught], first_in[caught]).any()
 
 
-@pytest.mark.parametrize("name", ["digits-plain", "digits-distorted"])
+@pytest.mark.parametrize("name", ["digits-plain", "digits-distorted", "digits-distorted-lenet"])
 def test_every_further_reader_must_keep_its_reading_too(mnist_test, name):
     """The third reader learned MNIST's digits alone, as many a user's classifier has; the
-    fourth learned them drawn many ways (turned, sheared, another pen, blur, noise). Where one
+    fourth and fifth (built like the first and the second) learned them drawn many ways too
+    (turned, sheared, another pen, blur, noise). Where one
     reads the input as the first reader does, a decoded digit it reads otherwise fails, even
     when the first two readers, trained on typeset and blown-up digits, forgive it."""
     checker = checker_for(load_model("mnist"))
     names = [reader.name for reader in checker.other_readers]
-    assert names == ["digits-lenet", "digits-plain", "digits-distorted"]
+    assert names == ["digits-lenet", "digits-plain", "digits-distorted", "digits-distorted-lenet"]
     assert checker.clear_readers == 2
     assert load_model("digits-plain").card["added_training_digits"] == {}
-    assert load_model("digits-distorted").card["added_training_digits"]["distorted"] > 0
+    for distorted in names[2:]:
+        assert load_model(distorted).card["added_training_digits"]["distorted"] > 0
     k = 1 + names.index(name)
     net, images = checker.net, mnist_test[:400]
     table = net.tables[1]
