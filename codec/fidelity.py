@@ -11,10 +11,11 @@ model's card (`fidelity`):
   reads the input as, its probabilities moving by at most `class_shift` (total variation); a
   residual file within BOUNDED_ERROR grey levels of the input need only keep the top class.
   Each of the card's `other_readers` (digits: `digits-lenet`, built and trained unlike the
-  first; `digits-plain`, trained on MNIST alone) must keep its own top class of the input, and
-  where it reads the input as the first does, its reading within SECOND_SHIFT: one reader
-  forgives a blurred digit, or a blob redrawn in MNIST's hand, that another takes for a
-  different one.
+  first; `digits-plain`, trained on MNIST alone; `digits-distorted` and
+  `digits-distorted-lenet`, trained also on MNIST's digits drawn many ways) must keep its own
+  top class of the input, and where it reads the input as the first does, its reading within
+  SECOND_SHIFT: one reader forgives a blurred digit, or a blob redrawn in MNIST's hand, that
+  another takes for a different one.
   An input read less surely than `clear_reading` (the top of the mean probabilities of the
   first `clear_readers` readers, those trained on real-world digits too)
   leaves the meaning check nothing to hold on to: a 1 that could be a 4 may come back as the

@@ -1,5 +1,6 @@
-"""Exploratory, not shipped: a fourth reader for the `mnist` fidelity check, trained like the
-real-world judges (issue 10). Builds a weights folder that is the shipped one plus that reader,
+"""Exploratory, not shipped: one more reader for the `mnist` fidelity check, trained like the
+real-world judges (issue 10); it was the fourth when measured, main has five readers since
+(docs/FIDELITY.md). Builds a weights folder that is the shipped one plus that reader,
 named in `mnist`'s card as one more of its `other_readers`; the tools then run on it:
 
     python tools/realworld_digits.py judge --seed 11 --out /work/rw/judge3.keras
@@ -52,7 +53,7 @@ def build(reader: Path, out: Path) -> None:
     mnist = json.loads((shipped / "mnist" / "card.json").read_text())
     mnist["fidelity"]["other_readers"] = mnist["fidelity"]["other_readers"] + [READER]
     (out / "mnist" / "card.json").write_text(json.dumps(mnist, indent=2))
-    print(f"wrote {out}: the shipped weights, and {READER} as mnist's fourth reader")
+    print(f"wrote {out}: the shipped weights, and {READER} as mnist's last reader")
 
 
 def main() -> None:
