@@ -688,15 +688,20 @@ def cmd_eval(args, extra: list[str]) -> None:
     if done:
         # The judge's confidence goes in the JSON: a wrong call at low confidence is worth a look.
         probabilities = judge_probabilities(judge, [r["pixels"] for r in done])
-        for r, p in zip(done, probabilities):
+        sources = judge_probabilities(judge, [Image.open(set_dir / r["file"]) for r in done])
+        for r, p, source in zip(done, probabilities, sources):
             r["predicted"], r["confidence"] = int(p.argmax()), round(float(p.max()), 3)
             r["same"] = r["predicted"] == r["label"]
+            r["source_confidence"] = round(float(source[r["label"]]), 3)
     summary = {kind: summarise([r for r in results if r["kind"] == kind], base_quality)
                for kind in KINDS if any(r["kind"] == kind for r in results)}
     summary["all"] = summarise(results, base_quality)
     print(f"codec from {Path(codec.__file__).parent}; encode kwargs {kwargs or '{}'}; "
           f"{len(results)} kept images, {time.time() - started:.0f} s")
     print_table(summary)
+    if done:
+        summary["source_confidence"] = source_confidence(done)
+        print_source_confidence(summary["source_confidence"])
     if args.second_judge and done:
         summary["second_judge"] = second_opinion(load_judge(args.second_judge), done, set_dir)
         print_second_opinion(args.second_judge, summary["second_judge"])
@@ -708,6 +713,31 @@ def cmd_eval(args, extra: list[str]) -> None:
                   "images": per_image}
         Path(args.json).write_text(json.dumps(report, indent=1))
         print(f"wrote {args.json}")
+
+
+def source_confidence(done: list[dict]) -> dict:
+    """How surely the judge reads the *source* as its label, for the silent changes and for
+    the other images: a change on a source the judge barely reads right is a digit on the
+    judge's edge as much as a change made by the codec."""
+    def spread(rows: list[dict]) -> dict:
+        confidence = np.array([r["source_confidence"] for r in rows])
+        return {"images": len(rows),
+                "median": float(np.median(confidence)) if len(rows) else None,
+                "under_0.9": float(np.mean(confidence < 0.9)) if len(rows) else None}
+
+    silent = [r for r in done if not r["same"] and not r["warned"]]
+    others = [r for r in done if r["same"] or r["warned"]]
+    return {"silent": spread(silent), "others": spread(others)}
+
+
+def print_source_confidence(spread: dict) -> None:
+    silent, others = spread["silent"], spread["others"]
+    if not silent["images"]:
+        return
+    print(f"the judge's reading of the sources (probability of the label): the {silent['images']} "
+          f"silent changes median {silent['median']:.2f}, {silent['under_0.9']:.0%} under 0.9; "
+          f"the other {others['images']} median {others['median']:.2f}, "
+          f"{others['under_0.9']:.0%} under 0.9")
 
 
 def second_opinion(judge, done: list[dict], set_dir: Path) -> dict:
