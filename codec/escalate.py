@@ -123,11 +123,9 @@ def _search(net, checker: Checker, table, images, input_probs, pending, symbols,
 def _nearby_latents(net, checker: Checker, table, images: np.ndarray, input_probs,
                     symbols: np.ndarray) -> np.ndarray:
     """For images (F, 28, 28) whose symbols (F, D) fail the check: symbols within SEARCH_ROUNDS
-    single steps that pass, or a row of -1 where none was found. Of the candidates that pass,
-    the one nearest the input (PSNR) is kept, not the cheapest: they differ by a fraction of a
-    byte, and the cheapest is the one most likely to satisfy nic's classifier while another
-    reader sees a different digit (on the real-world report set, 3 silent changes instead of 5;
-    the same on the validation set and MNIST's, for the same bytes)."""
+    single steps that pass, or a row of -1 where none was found. Each round keeps the passing
+    candidate `_preference` scores highest, or where none passes moves on from the one it
+    scores highest."""
     count, dims = symbols.shape
     steps = np.concatenate([np.zeros((1, dims), np.int32), np.eye(dims, dtype=np.int32),
                             -np.eye(dims, dtype=np.int32)])
@@ -144,14 +142,24 @@ def _nearby_latents(net, checker: Checker, table, images: np.ndarray, input_prob
         inputs = np.repeat(images[active], repeat, axis=0)
         probs = None if input_probs is None else np.repeat(input_probs[active], repeat, axis=0)
         ok = checker.faithful(inputs, decoded, probs).reshape(len(active), repeat)
-        psnr = psnr_per_image(inputs, decoded).reshape(len(active), repeat)
+        score = _preference(checker, inputs, decoded, probs).reshape(len(active), repeat)
         for row, image in enumerate(active):
             if ok[row].any():
-                found[image] = candidates[row, np.argmax(np.where(ok[row], psnr[row], -np.inf))]
+                found[image] = candidates[row, np.argmax(np.where(ok[row], score[row], -np.inf))]
             else:
-                current[image] = candidates[row, np.argmax(psnr[row])]
+                current[image] = candidates[row, np.argmax(score[row])]
         active = active[~ok.any(axis=1)]
     return found
+
+
+def _preference(checker: Checker, inputs: np.ndarray, decoded: np.ndarray,
+                input_probs) -> np.ndarray:
+    """How much the search prefers each candidate (N,): the nearest to the input (PSNR), not
+    the cheapest. Passing candidates differ by a fraction of a byte, and the cheapest is the one
+    most likely to satisfy nic's classifier while another reader sees a different digit (on the
+    real-world report set, 3 silent changes instead of 5; the same on the validation set and
+    MNIST's, for the same bytes)."""
+    return psnr_per_image(inputs, decoded)
 
 
 def _thumbnail(geometry) -> bool:

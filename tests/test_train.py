@@ -119,18 +119,24 @@ def test_decoder_only_needs_a_model_to_start_from(tmp_path):
     assert result.exit_code != 0 and "--init-from" in result.output
 
 
+def _small_reader(tmp_path, name: str, *options: str) -> dict:
+    """Train a one-epoch digit reader on 600 MNIST digits and none of nic's own
+    (--no-real-world-digits) with `options`; its card."""
+    pytest.importorskip("tensorflow")
+    out = tmp_path / name
+    result = CliRunner().invoke(app, [
+        "train", "--task", "classify", "--dataset", "mnist", "--limit", "600", "--epochs", "1",
+        "--no-real-world-digits", *options, "--name", name, "--model-id", "250",
+        "--out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "card.json").read_text())
+
+
 @pytest.mark.usefixtures("mnist_test")
 def test_a_reader_of_mnist_alone_adds_no_digits(tmp_path):
     """--no-real-world-digits: the third reader learns MNIST's training digits and no others."""
-    pytest.importorskip("tensorflow")
-    out = tmp_path / "plain"
-    result = CliRunner().invoke(app, [
-        "train", "--task", "classify", "--dataset", "mnist", "--limit", "600", "--epochs", "1",
-        "--blurred-share", "0", "--no-real-world-digits", "--name", "plain",
-        "--model-id", "251", "--out", str(out),
-    ])
-    assert result.exit_code == 0, result.output
-    card = json.loads((out / "card.json").read_text())
+    card = _small_reader(tmp_path, "plain", "--blurred-share", "0")
     assert card["added_training_digits"] == {} and card["train_images"] == 480
 
 
@@ -138,15 +144,7 @@ def test_a_reader_of_mnist_alone_adds_no_digits(tmp_path):
 def test_a_reader_of_distorted_digits_adds_them_as_its_card_says(tmp_path):
     """--distorted-share: distorted copies of that share of MNIST's training digits join them
     (those normalise could not part from their noise are left out), counted in the card."""
-    pytest.importorskip("tensorflow")
-    out = tmp_path / "distorted"
-    result = CliRunner().invoke(app, [
-        "train", "--task", "classify", "--dataset", "mnist", "--limit", "600", "--epochs", "1",
-        "--no-real-world-digits", "--distorted-share", "0.5", "--name", "distorted",
-        "--model-id", "250", "--out", str(out),
-    ])
-    assert result.exit_code == 0, result.output
-    card = json.loads((out / "card.json").read_text())
+    card = _small_reader(tmp_path, "distorted", "--distorted-share", "0.5")
     added = card["added_training_digits"]["distorted"]
     assert 0.7 * 240 <= added <= 240 and card["train_images"] == 480 + added
     assert card["distorted_share"] == 0.5

@@ -11,8 +11,8 @@
                            its own terms, and barely at all in total variation
     --search-shift X       the other readers' shift inside the latent search only (the search
                            keeps what passes every reader, so it finds what fools them)
-    --search-surest        of the nearby latents that pass, keep the one whose weakest reader
-                           reads the input's digit most surely, not the one nearest the input
+    --search-surest        the latent search prefers the candidate whose weakest reader reads
+                           the input's digit most surely, not the one nearest the input
 
 Measured on 2026-12-06 with five readers (main d648f1c) on the two sets the fourth and fifth
 readers were chosen on; docs/FIDELITY.md ("Five readers") has the table. None moved the silent
@@ -63,40 +63,16 @@ def search_with_rule(search, rule):
     return strict_search
 
 
-def surest_search(net, checker, table, images, input_probs, symbols):
-    """escalate._nearby_latents, keeping of the passing candidates the one whose weakest
-    reader gives the input's digit (its own reading of the input) the highest probability."""
+def surest_preference(checker, inputs, decoded, input_probs):
+    """escalate._preference, by the weakest reader: the probability the least sure reader gives
+    the input's digit (its own reading of the input) in the candidate, not the PSNR."""
     from codec import escalate
-    from codec.fidelity import psnr_per_image
 
-    count, dims = symbols.shape
-    steps = np.concatenate([np.zeros((1, dims), np.int32), np.eye(dims, dtype=np.int32),
-                            -np.eye(dims, dtype=np.int32)])
-    found = np.full_like(symbols, -1)
-    current = symbols.copy()
-    active = np.arange(count)
-    for _ in range(escalate.SEARCH_ROUNDS):
-        if not len(active):
-            break
-        candidates = np.clip(current[active, None, :] + steps, 0, 2 * table.radius)
-        decoded = net.decode_latents(table.dequantize(candidates.reshape(-1, dims)))
-        inputs = np.repeat(images[active], len(steps), axis=0)
-        probs = None if input_probs is None else np.repeat(input_probs[active], len(steps), 0)
-        ok = checker.faithful(inputs, decoded, probs).reshape(len(active), len(steps))
-        psnr = psnr_per_image(inputs, decoded).reshape(len(active), len(steps))
-        score = psnr
-        if probs is not None and ok.any():
-            read_in = checker._inputs_read(inputs, probs)
-            read_out = checker.readings(decoded)
-            kept = np.take_along_axis(read_out, read_in.argmax(axis=2)[..., None], axis=2)
-            score = kept[..., 0].min(axis=1).reshape(len(active), len(steps))
-        for row, image in enumerate(active):
-            if ok[row].any():
-                found[image] = candidates[row, np.argmax(np.where(ok[row], score[row], -np.inf))]
-            else:
-                current[image] = candidates[row, np.argmax(psnr[row])]
-        active = active[~ok.any(axis=1)]
-    return found
+    if input_probs is None:
+        return escalate.psnr_per_image(inputs, decoded)
+    read_in = checker._inputs_read(inputs, input_probs)
+    kept = np.take_along_axis(checker.readings(decoded), read_in.argmax(axis=2)[..., None], 2)
+    return kept[..., 0].min(axis=1)
 
 
 def main() -> None:
@@ -116,7 +92,7 @@ def main() -> None:
     shift = fidelity.SECOND_SHIFT if args.other_shift is None else args.other_shift
     fidelity.Checker._other_keeps = other_keeps_rule(shift, args.other_temperature)
     if args.search_surest:
-        escalate._nearby_latents = surest_search
+        escalate._preference = surest_preference
     if args.search_shift is not None:
         rule = other_keeps_rule(args.search_shift, args.other_temperature)
         escalate._nearby_latents = search_with_rule(escalate._nearby_latents, rule)
