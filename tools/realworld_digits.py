@@ -688,8 +688,8 @@ def cmd_eval(args, extra: list[str]) -> None:
     if done:
         # The judge's confidence goes in the JSON: a wrong call at low confidence is worth a look.
         probabilities = judge_probabilities(judge, [r["pixels"] for r in done])
-        sources = judge_probabilities(judge, [Image.open(set_dir / r["file"]) for r in done])
-        for r, p, source in zip(done, probabilities, sources):
+        sources = [Image.open(set_dir / r["file"]) for r in done]  # read once, for both judges
+        for r, p, source in zip(done, probabilities, judge_probabilities(judge, sources)):
             r["predicted"], r["confidence"] = int(p.argmax()), round(float(p.max()), 3)
             r["same"] = r["predicted"] == r["label"]
             r["source_confidence"] = round(float(source[r["label"]]), 3)
@@ -703,7 +703,7 @@ def cmd_eval(args, extra: list[str]) -> None:
         summary["source_confidence"] = source_confidence(done)
         print_source_confidence(summary["source_confidence"])
     if args.second_judge and done:
-        summary["second_judge"] = second_opinion(load_judge(args.second_judge), done, set_dir)
+        summary["second_judge"] = second_opinion(load_judge(args.second_judge), done, sources)
         print_second_opinion(args.second_judge, summary["second_judge"])
     if args.save_grid:
         save_grid(results, set_dir, args.save_grid)
@@ -740,14 +740,14 @@ def print_source_confidence(spread: dict) -> None:
           f"{others['under_0.9']:.0%} under 0.9")
 
 
-def second_opinion(judge, done: list[dict], set_dir: Path) -> dict:
+def second_opinion(judge, done: list[dict], sources: list) -> dict:
     """A second judge (same recipe, another seed) reads the sources and the decodes: how many
     silent changes each judge sees, and how many both see, over the images both read right
     from the source. A change only one judge sees is a digit on that judge's edge."""
-    sources = classify(judge, [Image.open(set_dir / r["file"]) for r in done])
+    read = classify(judge, sources)
     decoded = judge_probabilities(judge, [r["pixels"] for r in done]).argmax(1)
-    both_read = [r for r, s in zip(done, sources) if s == r["label"]]
-    for r, s, d in zip(done, sources, decoded):
+    both_read = [r for r, s in zip(done, read) if s == r["label"]]
+    for r, s, d in zip(done, read, decoded):
         r["second_reads_source"], r["second_predicted"] = bool(s == r["label"]), int(d)
     def silent(r: dict, reading: str) -> bool:
         return r[reading] != r["label"] and not r["warned"]

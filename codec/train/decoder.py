@@ -47,9 +47,11 @@ _REMEASURED = ("fidelity", "fidelity_command", "validation", "fingerprints", "re
 
 def tune_decoder(init_from: Path, out: Path, *, model_id: int, name: str, epochs: int,
                  seed: int = 0, int8: bool = True, limit: int | None = None,
-                 verbose: int = 2) -> dict:
+                 verbose: int = 2, keep_last: bool = False) -> dict:
     """Write a model folder to `out`: init_from's encoder, its decoder tuned on
-    quantised latents (and exported in int8); returns the card. limit: smoke runs, as in train."""
+    quantised latents (and exported in int8); returns the card. limit: smoke runs, as in train.
+    keep_last: the last epoch, not the best by validation PSNR (experiments that trade some of
+    that PSNR for something else)."""
     import keras
 
     init_card = json.loads((init_from / "card.json").read_text())
@@ -63,7 +65,8 @@ def tune_decoder(init_from: Path, out: Path, *, model_id: int, name: str, epochs
     fit_latents = _centroids(tables, _means(encoder, x_fit))
     val_latents = _centroids(tables, _means(encoder, x_val))[init_card["default_quality"]]
     started = time.time()
-    history, kept = _fit(decoder, fit_latents, x_fit, val_latents, x_val, epochs, seed, verbose)
+    history, kept = _fit(decoder, fit_latents, x_fit, val_latents, x_val, epochs, seed, verbose,
+                         keep_last)
     seconds = time.time() - started
 
     out.mkdir(parents=True, exist_ok=True)
@@ -104,9 +107,10 @@ def _centroids(tables: EntropyTables, means: np.ndarray) -> dict[int, np.ndarray
     return {q: table.dequantize(table.quantize(means)) for q, table in tables.levels.items()}
 
 
-def _fit(decoder, latents: dict, images, val_latents, val_images, epochs, seed, verbose):
+def _fit(decoder, latents: dict, images, val_latents, val_images, epochs, seed, verbose,
+         keep_last: bool = False):
     """Train in place, keeping the epoch of best validation PSNR (default level; 0 if none beat
-    the start); returns the validation PSNR after each epoch and the epoch kept."""
+    the start), or the last; returns the validation PSNR after each epoch and the epoch kept."""
     import keras
 
     optimizer = keras.optimizers.Adam(LEARNING_RATE)
@@ -123,6 +127,8 @@ def _fit(decoder, latents: dict, images, val_latents, val_images, epochs, seed, 
         history.append(_val_psnr(decoder, val_latents, val_images))
         if history[-1] > max(history[:-1]):
             best, kept = decoder.get_weights(), epoch + 1
+    if keep_last:
+        return history[1:], epochs
     decoder.set_weights(best)
     return history[1:], kept
 

@@ -34,31 +34,33 @@ def softened(probs: np.ndarray, temperature: float) -> np.ndarray:
     return powered / powered.sum(axis=1, keepdims=True)
 
 
-def other_keeps_rule(shift_bound: float, temperature: float):
-    """Checker._other_keeps with its bound and temperature given."""
+def softened_shift(temperature: float):
+    """fidelity.total_variation between the readings softened to `temperature` (at 1, the
+    shipped measure itself)."""
+    from codec.fidelity import total_variation
 
-    def other_keeps(reader, input_probs, reader_in, decoded):
-        reader_out = reader.classify(decoded)
-        agree = reader_in.argmax(axis=1) == input_probs.argmax(axis=1)
-        same_top = reader_out.argmax(axis=1) == reader_in.argmax(axis=1)
-        moved = softened(reader_out, temperature) - softened(reader_in, temperature)
-        shift = 0.5 * np.abs(moved).sum(axis=1)
-        return same_top & (~agree | (shift <= shift_bound))
+    if temperature == 1.0:
+        return total_variation
 
-    return staticmethod(other_keeps)
+    def shift(before, after):
+        return total_variation(softened(before, temperature), softened(after, temperature))
+
+    return shift
 
 
-def search_with_rule(search, rule):
-    """escalate._nearby_latents with the other readers held to `rule` while it runs."""
-    from codec.fidelity import Checker
+def search_with_rule(search, bound: float, temperature: float):
+    """escalate._nearby_latents with the other readers held to `bound`, measured at
+    `temperature`, while it runs."""
+    from codec import fidelity
 
     def strict_search(*args, **kwargs):
-        shipped = Checker.__dict__["_other_keeps"]
-        Checker._other_keeps = rule
+        shipped = fidelity.SECOND_SHIFT, fidelity.other_reader_shift
+        fidelity.SECOND_SHIFT = bound
+        fidelity.other_reader_shift = softened_shift(temperature)
         try:
             return search(*args, **kwargs)
         finally:
-            Checker._other_keeps = shipped
+            fidelity.SECOND_SHIFT, fidelity.other_reader_shift = shipped
 
     return strict_search
 
@@ -89,13 +91,14 @@ def main() -> None:
     from codec import escalate, fidelity, parallel
 
     parallel.cpu_count = lambda: 1  # one process: spawned workers would import the check anew
-    shift = fidelity.SECOND_SHIFT if args.other_shift is None else args.other_shift
-    fidelity.Checker._other_keeps = other_keeps_rule(shift, args.other_temperature)
+    if args.other_shift is not None:
+        fidelity.SECOND_SHIFT = args.other_shift
+    fidelity.other_reader_shift = softened_shift(args.other_temperature)
     if args.search_surest:
         escalate._preference = surest_preference
     if args.search_shift is not None:
-        rule = other_keeps_rule(args.search_shift, args.other_temperature)
-        escalate._nearby_latents = search_with_rule(escalate._nearby_latents, rule)
+        escalate._nearby_latents = search_with_rule(escalate._nearby_latents, args.search_shift,
+                                                    args.other_temperature)
     print(f"variant: {vars(args)}", file=sys.stderr)
     realworld_digits.main(sys.argv[args_end + 1:])
 
