@@ -37,8 +37,11 @@ class Summary:
         return self.bytes_in / self.bytes_out if self.bytes_out else 0.0
 
     def line(self) -> str:
+        # "3 of 5 files" when some failed: the bytes and the ratio count the coded ones only.
+        given = self.files + len(self.failures)
+        counted = f"{self.files} of {given}" if self.failures else f"{self.files}"
         text = (
-            f"{self.files} file{'' if self.files == 1 else 's'}, {self.bytes_in:,} bytes in, "
+            f"{counted} file{'' if given == 1 else 's'}, {self.bytes_in:,} bytes in, "
             f"{self.bytes_out:,} bytes out"
         )
         # A compression ratio (decoding, whose PNGs outweigh their files, has none), written

@@ -74,6 +74,16 @@ def test_pipe_mixed_with_files(digit_png, tmp_path):
     assert nic("encode", "-", digit_png).exit_code == 2
 
 
+@pytest.mark.parametrize("command", ["encode", "decode"])
+def test_empty_stdin_is_named_as_empty(command, tmp_path):
+    """Nothing piped in is refused as an empty file is, not as an unreadable image."""
+    out = tmp_path / ("out.nic" if command == "encode" else "out.png")
+    result = subprocess.run([NIC, command, "-", "-o", out], input=b"", capture_output=True)
+    assert result.returncode == 1
+    assert result.stderr.decode().strip() == "nic: error: stdin is empty"
+    assert not out.exists()
+
+
 # --- -o names a file or a folder ------------------------------------------------------------
 
 

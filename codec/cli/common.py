@@ -24,8 +24,8 @@ inputs need a folder. encode writes .nic; decode writes .png .jpg .jpeg .webp .t
 chosen by the output's extension (PNG by default). Any other output name is a usage error.
 
 nic never overwrites a file without --force, never its own input, and never tells you to use
---force: when a name is taken it asks for another with -o. Files that two inputs would share
-(a.png and a.jpg -> a.nic) are refused before anything is written.
+--force: when a name is taken it asks for another with -o. Where two inputs would share an output
+(a.png and a.jpg -> a.nic), the first is coded and the other fails, in a line naming both.
 
 Models: the shipped ones, then your own, in the folder named by NIC_MODELS or --models-dir
 (nic models lists them; ids 128-255 are for your own). Images up to 16,777,216 pixels and
@@ -262,7 +262,10 @@ def _read_source(source) -> bytes:
     stream = typer.get_binary_stream("stdin")
     if stream.isatty():
         raise NicUsageError("- reads stdin, but stdin is a terminal: pipe a file in")
-    return stream.read()
+    data = stream.read()
+    if not data:  # as an empty file is refused: by name, not as an unreadable image
+        fail("stdin is empty")
+    return data
 
 
 def _check_target(plan: _Plan, force: bool, decoded_image: bool) -> None:
