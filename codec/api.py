@@ -417,27 +417,34 @@ def _colour_files(net: Model, images: list, level: int | None, sizes: list) -> l
     channel; an explicit level, or a bigger image, is written with a one-line warning."""
     from .colour import prepare_rgb, to_rgb
     from .escalate import USE_INSTEAD
-    from .fidelity import psnr_per_image
+    from .fidelity import colour_drift, psnr_per_image
 
     rgbs = [to_rgb(image) for image in images]
     fields = np.stack([prepare_rgb(rgb, net.input_size) for rgb in rgbs])
     latents = net.encode_latents(fields)
-    floor = net.card.get("fidelity", {}).get("psnr_floor_db", -np.inf)
+    settings = net.card.get("fidelity", {})
+    floor = settings.get("psnr_floor_db", -np.inf)
+    bound = settings.get("colour_shift", np.inf)  # cards from before it: pixels only
     start = level or net.default_quality
     rungs = [start] if level else [q for q in sorted(net.tables.levels) if q >= start]
     results, passed = [None] * len(rgbs), np.zeros(len(rgbs), bool)
     for quality in rungs:
         table = net.tables[quality]
         symbols = table.quantize(latents)
-        psnr = psnr_per_image(fields, net.decode_latents(table.dequantize(symbols)))
-        for i in np.flatnonzero(~passed & ((psnr >= floor) | (quality == rungs[-1]))):
+        decoded = net.decode_latents(table.dequantize(symbols))
+        psnr, drift = psnr_per_image(fields, decoded), colour_drift(fields, decoded)
+        ok = (psnr >= floor) & (drift <= bound)
+        for i in np.flatnonzero(~passed & (ok | (quality == rungs[-1]))):
             width, height = sizes[i] or (rgbs[i].shape[1], rgbs[i].shape[0])
             data = pack(Header(net.model_id, quality, width, height, channels=3),
                         encode_symbols(symbols[i], table))
             results[i] = Encoded(data, net.name, quality, escalated=quality != start)
-            if psnr[i] < floor:
-                results[i] = _colour_failed(net, results[i], rgbs[i], psnr[i], floor, level)
-        passed |= psnr >= floor
+            if not ok[i]:
+                shortfall = (f"({psnr[i]:.2f} dB < {floor} dB)" if psnr[i] < floor else
+                             f"(its colours move by up to {drift[i]:.0f} grey levels, over "
+                             f"{bound})")
+                results[i] = _colour_failed(net, results[i], rgbs[i], shortfall, level)
+        passed |= ok
     for result, rgb, size in zip(results, rgbs, sizes):
         width, height = size or (rgb.shape[1], rgb.shape[0])
         if max(width, height) > net.input_size:
@@ -473,9 +480,10 @@ def _vp8_files(net: Model, images: list, level: int | None, sizes: list) -> list
 COLOUR_FALLBACK_ERROR = 16  # auto's last resort for a small colour image the latent cannot keep
 
 
-def _colour_failed(net: Model, result: Encoded, rgb: np.ndarray, psnr: float, floor: float,
+def _colour_failed(net: Model, result: Encoded, rgb: np.ndarray, shortfall: str,
                    level: int | None) -> Encoded:
-    """An image no latent level keeps: auto codes a small one within +-16; otherwise a warning."""
+    """An image no latent level keeps: auto codes a small one within +-16; otherwise a warning
+    with the shortfall, "(12.1 dB < 14.6 dB)"."""
     if level is None and max(rgb.shape[:2]) <= net.input_size:
         data = _exact_bytes(net, rgb, COLOUR_FALLBACK_ERROR, None)
         return Encoded(data, net.name, _level_of(RESIDUAL_MODE + COLOUR_FALLBACK_ERROR),
@@ -484,7 +492,7 @@ def _colour_failed(net: Model, result: Encoded, rgb: np.ndarray, psnr: float, fl
              else f"even at its finest level ({result.quality})")
     result.warnings.append(
         f"{where} the decoded image differs from the input more than {net.name!r} allows "
-        f"({psnr:.2f} dB < {floor} dB): max error 16 (--max-error 16) keeps every channel "
+        f"{shortfall}: max error 16 (--max-error 16) keeps every channel "
         "within 16 at the image's own size")
     return result
 

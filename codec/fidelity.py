@@ -22,6 +22,11 @@ model's card (`fidelity`):
   4 while the reading barely moves. Its file is held only to the pixel floor, and the user is
   told. An input clear on the whole that one of those readers reads less surely than
   `least_reading` is checked as any other, and the user told that nic's readers disagree;
+* colour, for the colour model (`api._colour_files`, which holds its files to the pixel floor
+  too): a thumbnail may reach the pixel floor while its colours drift (a red-green gradient's
+  corners moved by over 100 grey levels at 15.4 dB, over a 14.6 dB floor). The mean colour of
+  each of the 4x4 blocks of the field, in every channel, must stay within `colour_shift` grey
+  levels of the input's, a bound measured on validation images as the pixel floor is;
 * domain: an input the model cannot represent (a photo, a texture, a shoe given to the digit
   model) reconstructs far worse than anything in training: under `domain_psnr_db` at the model's
   default level it is out of domain, and the user is told what is lost.
@@ -37,7 +42,7 @@ import numpy as np
 from .errors import NicModelError
 from .runtime import Model, installed_models, load_model
 
-__all__ = ["Checker", "checker_for", "psnr_per_image", "calibrate"]
+__all__ = ["Checker", "checker_for", "colour_drift", "psnr_per_image", "calibrate"]
 
 # Share of validation images allowed below each floor: the check should fire on about 1 in 200
 # MNIST digits at the default level (and then escalate, not warn).
@@ -68,6 +73,23 @@ BOUNDED_ERROR = 16
 # class: on that set 15 silent changes became 14, for 0.2 byte per real-world digit and 0.1 per
 # MNIST digit; the MNIST validation split is unchanged.
 SECOND_SHIFT = 0.1
+
+
+# Blocks per side over which a colour model's decoded colours are compared with the input's.
+COLOUR_BLOCKS = 4
+
+
+def colour_drift(reference: np.ndarray, decoded: np.ndarray) -> np.ndarray:
+    """Per pair of colour images (N, H, W, 3): the largest difference, in grey levels, between
+    the mean colours of any of the COLOUR_BLOCKS x COLOUR_BLOCKS blocks in any channel."""
+    n, height, width, channels = reference.shape
+    rows, cols = height // COLOUR_BLOCKS, width // COLOUR_BLOCKS
+
+    def means(images):
+        field = images[:, : rows * COLOUR_BLOCKS, : cols * COLOUR_BLOCKS].astype(np.float64)
+        return field.reshape(n, COLOUR_BLOCKS, rows, COLOUR_BLOCKS, cols, channels).mean((2, 4))
+
+    return np.abs(means(reference) - means(decoded)).max(axis=(1, 2, 3))
 
 
 def total_variation(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -281,5 +303,10 @@ def calibrate(net: Model, images: np.ndarray, decoded: np.ndarray, classifier: s
         if clear_readers > 1:
             least = checker.clarity_readers(read).max(axis=2).min(axis=1)
             settings["least_reading"] = round(float(np.quantile(least, LEAST_QUANTILE)), 3)
-    settings["escalated_share"] = round(float(np.mean(psnr < floor)), 4)
+    escalated = psnr < floor
+    if images.ndim == 4:  # colour: as sure a bound on block colours as the floor on pixels
+        drift = colour_drift(images, decoded)
+        settings["colour_shift"] = round(float(np.quantile(drift, 1 - FLOOR_QUANTILE)), 1)
+        escalated |= drift > settings["colour_shift"]
+    settings["escalated_share"] = round(float(np.mean(escalated)), 4)
     return settings

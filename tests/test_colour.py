@@ -234,3 +234,29 @@ def test_a_colour_image_the_latent_cannot_keep_is_escalated_warned_or_refused():
         codec.encode(noise, quality=1)
     with pytest.raises(codec.errors.NicFidelityError):
         codec.encode(noise, quality=1, strict=True)
+
+
+def _ramp(width: int, height: int) -> np.ndarray:
+    """Red climbs left to right, green top to bottom, blue stays mid-grey: four corners of
+    four colours."""
+    red = np.broadcast_to(np.linspace(0, 255, width), (height, width))
+    green = np.broadcast_to(np.linspace(0, 255, height)[:, None], (height, width))
+    return np.stack([red, green, np.full((height, width), 128.0)], axis=2).round().astype(np.uint8)
+
+
+def test_a_thumbnail_whose_colours_drift_is_not_passed_by_its_pixels_alone():
+    """The colour model's level 1 keeps this ramp over the pixel floor while its colours move
+    by over 100 grey levels at the ends: auto keeps the colours within the card's bound, or
+    says in the warning that they move."""
+    from codec.fidelity import colour_drift
+
+    net = load_model("cifar")
+    bound = net.card["fidelity"]["colour_shift"]
+    ramp = _ramp(32, 32)
+    with pytest.warns(codec.errors.NicFidelityWarning, match="colours move by up to"):
+        codec.encode(ramp, model="cifar", quality=1)
+    result = codec.api.encode_detailed([ramp], model="cifar")[0]
+    drift = colour_drift(ramp[None], codec.decode(result.data)[None])[0]
+    assert drift <= bound or any("colours move" in w for w in result.warnings)
+    big = codec.api.encode_detailed([_ramp(120, 80)], model="cifar")[0]
+    assert any("colours move" in w for w in big.warnings) or big.max_error is not None
