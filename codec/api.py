@@ -440,10 +440,9 @@ def _colour_files(net: Model, images: list, level: int | None, sizes: list) -> l
                         encode_symbols(symbols[i], table))
             results[i] = Encoded(data, net.name, quality, escalated=quality != start)
             if not ok[i]:
-                shortfall = (f"({psnr[i]:.2f} dB < {floor} dB)" if psnr[i] < floor else
-                             f"(its colours move by up to {drift[i]:.0f} grey levels, over "
-                             f"{bound})")
-                results[i] = _colour_failed(net, results[i], rgbs[i], shortfall, level)
+                results[i] = _colour_failed(net, results[i], rgbs[i],
+                                            _colour_shortfall(psnr[i], floor, drift[i], bound),
+                                            level)
         passed |= ok
     for result, rgb, size in zip(results, rgbs, sizes):
         width, height = size or (rgb.shape[1], rgb.shape[0])
@@ -478,6 +477,13 @@ def _vp8_files(net: Model, images: list, level: int | None, sizes: list) -> list
 
 
 COLOUR_FALLBACK_ERROR = 16  # auto's last resort for a small colour image the latent cannot keep
+
+
+def _colour_shortfall(psnr: float, floor: float, drift: float, bound: float) -> str:
+    """What a colour file misses, in the words of its warning: the pixel floor first."""
+    if psnr < floor:
+        return f"({psnr:.2f} dB < {floor} dB)"
+    return f"(its colours move by up to {drift:.0f} grey levels, over {bound})"
 
 
 def _colour_failed(net: Model, result: Encoded, rgb: np.ndarray, shortfall: str,

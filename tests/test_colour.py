@@ -241,7 +241,8 @@ def _ramp(width: int, height: int) -> np.ndarray:
     four colours."""
     red = np.broadcast_to(np.linspace(0, 255, width), (height, width))
     green = np.broadcast_to(np.linspace(0, 255, height)[:, None], (height, width))
-    return np.stack([red, green, np.full((height, width), 128.0)], axis=2).round().astype(np.uint8)
+    blue = np.full((height, width), 128.0)
+    return np.stack([red, green, blue], axis=2).round().astype(np.uint8)
 
 
 def test_a_thumbnail_whose_colours_drift_is_not_passed_by_its_pixels_alone():

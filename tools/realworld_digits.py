@@ -37,8 +37,8 @@ resampling alone moves it, and no level of the model could keep it.
 Datasets: MNIST from $NIC_DATA/mnist.npz (default /work/shared/data). The sets are
 deterministic for a given seed and set of installed fonts (a judge, for a given seed and install:
 on another install of the same requirements one came out at 98.70 % where it had read 98.65 %,
-and counted 38 silent changes on a set where it had counted 30); the README's figures come from sets
-made with these Debian font packages installed (896 font files; 282 usable held out):
+and counted 38 silent changes on a set where it had counted 30); the README's figures come from
+sets made with these Debian font packages installed (896 font files; 282 usable held out):
 
     apt-get install fonts-liberation fonts-liberation2 fonts-freefont-ttf fonts-urw-base35 \
       fonts-lyx fonts-linuxlibertine fonts-opensymbol fonts-font-awesome fonts-noto-core \
@@ -707,7 +707,6 @@ def cmd_eval(args, extra: list[str]) -> None:
     if done:
         summary["source_confidence"] = source_confidence(done)
         print_source_confidence(summary["source_confidence"])
-    if done:
         summary["in_model_input"] = changed_in_model_input(judge, done, sources)
         print_model_input(summary["in_model_input"])
     if args.second_judge and done:
@@ -723,6 +722,11 @@ def cmd_eval(args, extra: list[str]) -> None:
         print(f"wrote {args.json}")
 
 
+def is_silent(result: dict) -> bool:
+    """A decoded image the judge reads as another digit, with no warning from encode."""
+    return not result["same"] and not result["warned"]
+
+
 def source_confidence(done: list[dict]) -> dict:
     """How surely the judge reads the *source* as its label, for the silent changes and for
     the other images: a change on a source the judge barely reads right is a digit on the
@@ -733,9 +737,8 @@ def source_confidence(done: list[dict]) -> dict:
                 "median": float(np.median(confidence)) if len(rows) else None,
                 "under_0.9": float(np.mean(confidence < 0.9)) if len(rows) else None}
 
-    silent = [r for r in done if not r["same"] and not r["warned"]]
-    others = [r for r in done if r["same"] or r["warned"]]
-    return {"silent": spread(silent), "others": spread(others)}
+    return {"silent": spread([r for r in done if is_silent(r)]),
+            "others": spread([r for r in done if not is_silent(r)])}
 
 
 def print_source_confidence(spread: dict) -> None:
@@ -756,7 +759,7 @@ def changed_in_model_input(judge, done: list[dict], sources: list) -> dict:
     from codec.images import restore
     from codec.normalise import normalise
 
-    silent = [(r, s) for r, s in zip(done, sources) if not r["same"] and not r["warned"]]
+    silent = [(r, s) for r, s in zip(done, sources) if is_silent(r)]
     prepared = [Image.fromarray(restore(*normalise(np.asarray(s.convert("L"))))) for _, s in silent]
     read = classify(judge, prepared) if prepared else np.zeros(0, int)
     for (r, _), digit in zip(silent, read):

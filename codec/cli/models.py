@@ -44,13 +44,13 @@ def models(
         fail("no models are installed")
     task_width = max([4] + [len(r["task"]) for r in rows])  # "denoise filter colour" is long
     name_width = max([16] + [len(r["name"]) for r in rows])  # "digits-distorted-lenet"
-    typer.echo(f"{'name':{name_width}} {'id':>3}  {'task':{task_width}}  {'levels':6} {'latent':>6}  "
-               f"{'default':>7} {'bytes/file':>10} {'PSNR dB':>7}  {'test dB':>7} "
+    typer.echo(f"{'name':{name_width}} {'id':>3}  {'task':{task_width}}  {'levels':6} "
+               f"{'latent':>6}  {'default':>7} {'bytes/file':>10} {'PSNR dB':>7}  {'test dB':>7} "
                f"{'test acc. %':>11}  source")
     for r in rows:
         typer.echo(
-            f"{r['name']:{name_width}} {r['model_id']:>3}  {r['task']:{task_width}}  {_dash(r['levels']):6} "
-            f"{_dash(r['latent_size']):>6}  {_dash(r['default_level']):>7} "
+            f"{r['name']:{name_width}} {r['model_id']:>3}  {r['task']:{task_width}}  "
+            f"{_dash(r['levels']):6} {_dash(r['latent_size']):>6}  {_dash(r['default_level']):>7} "
             f"{_dash(r['default_bytes'], '.1f'):>10} {_dash(r['default_psnr_db'], '.2f'):>7}  "
             f"{_test_db(r):>7} {_dash(r['test_accuracy_percent'], '.1f'):>11}"
             f"  {r['source']}")

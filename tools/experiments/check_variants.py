@@ -117,44 +117,57 @@ def search_sure_only(search, bound: float):
     return sure_search
 
 
+def held_to_more(faithful, applies, recheck):
+    """Checker.faithful, then the rows that passed and `applies(self, input_probs, max_error)`
+    selects (bool (N,)) checked again by `recheck(self, inputs, decoded, input_probs)`: each
+    variant below adds one condition on top of the shipped rule."""
+    def wrapped(self, inputs, decoded, input_probs, max_error=None):
+        ok = faithful(self, inputs, decoded, input_probs, max_error)
+        rows = np.flatnonzero(ok & applies(self, input_probs, max_error))
+        if len(rows):
+            probs = None if input_probs is None else input_probs[rows]
+            ok[rows] = recheck(self, inputs[rows], decoded[rows], probs)
+        return ok
+
+    return wrapped
+
+
+def _bounded(max_error) -> bool:
+    """A residual file within BOUNDED_ERROR, which the shipped rule holds to the top class."""
+    from codec import fidelity
+
+    return max_error is not None and max_error <= fidelity.BOUNDED_ERROR
+
+
 def faithful_doubt_strict(faithful, bound: float, shift: float):
     """Checker.faithful holding doubtful inputs' readings (every reader's) to `shift`."""
     from codec import fidelity
 
-    def strict(self, inputs, decoded, input_probs, max_error=None):
-        ok = faithful(self, inputs, decoded, input_probs, max_error)
-        bounded = max_error is not None and max_error <= fidelity.BOUNDED_ERROR
-        if input_probs is None or input_probs.ndim != 3 or bounded:
-            return ok
-        rows = np.flatnonzero(ok & doubtful(input_probs, bound))
-        if len(rows):
-            shipped = self.class_shift, fidelity.SECOND_SHIFT
-            self.class_shift, fidelity.SECOND_SHIFT = min(shift, self.class_shift), shift
-            try:
-                ok[rows] = faithful(self, inputs[rows], decoded[rows], input_probs[rows])
-            finally:
-                self.class_shift, fidelity.SECOND_SHIFT = shipped
-        return ok
+    def applies(self, input_probs, max_error):
+        if _bounded(max_error) or input_probs is None:
+            return False
+        return doubtful(input_probs, bound)
 
-    return strict
+    def strict(self, inputs, decoded, input_probs):
+        shipped = self.class_shift, fidelity.SECOND_SHIFT
+        self.class_shift, fidelity.SECOND_SHIFT = min(shift, self.class_shift), shift
+        try:
+            return faithful(self, inputs, decoded, input_probs)
+        finally:
+            self.class_shift, fidelity.SECOND_SHIFT = shipped
+
+    return held_to_more(faithful, applies, strict)
 
 
 def faithful_residual_full(faithful, bound: float | None):
     """Checker.faithful holding bounded-error (residual) files of doubtful inputs (every input
     with `bound` None) to the whole rule."""
-    from codec import fidelity
+    def applies(self, input_probs, max_error):
+        if not _bounded(max_error) or input_probs is None:
+            return False
+        return True if bound is None else doubtful(input_probs, bound)
 
-    def full(self, inputs, decoded, input_probs, max_error=None):
-        ok = faithful(self, inputs, decoded, input_probs, max_error)
-        if max_error is None or max_error > fidelity.BOUNDED_ERROR or input_probs is None:
-            return ok
-        held = ok if bound is None else ok & doubtful(input_probs, bound)
-        rows = np.flatnonzero(held)
-        if len(rows):
-            ok[rows] = faithful(self, inputs[rows], decoded[rows], input_probs[rows])
-        return ok
-
-    return full
+    return held_to_more(faithful, applies, faithful)
 
 
 def hole_counts(images: np.ndarray, level: int, min_area: int) -> np.ndarray:
@@ -178,15 +191,10 @@ def hole_counts(images: np.ndarray, level: int, min_area: int) -> np.ndarray:
 def faithful_same_holes(faithful, level: int, min_area: int):
     """Checker.faithful also requiring the input's number of holes (a 3 closed into an 8, a 0
     left open)."""
-    def holes(self, inputs, decoded, input_probs, max_error=None):
-        ok = faithful(self, inputs, decoded, input_probs, max_error)
-        rows = np.flatnonzero(ok)
-        if len(rows):
-            ok[rows] = (hole_counts(inputs[rows], level, min_area)
-                        == hole_counts(decoded[rows], level, min_area))
-        return ok
+    def same_holes(self, inputs, decoded, input_probs):
+        return hole_counts(inputs, level, min_area) == hole_counts(decoded, level, min_area)
 
-    return holes
+    return held_to_more(faithful, lambda self, input_probs, max_error: True, same_holes)
 
 
 def search_closer_only(search):
