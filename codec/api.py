@@ -52,6 +52,7 @@ class Encoded:
     quality: int | None  # the level written (1-14); None for a max error without a level
     max_error: int | None = None  # the residual layer's, if the file has one
     escalated: bool = False  # auto quality went above the model's default to stay faithful
+    why: str | None = None  # why it went above, when not because lower levels failed the check
     warnings: list[str] = field(default_factory=list)  # fidelity problems, one line each
     notes: list[str] = field(default_factory=list)  # reading notes (frames dropped, reduced)
 

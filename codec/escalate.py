@@ -13,6 +13,10 @@ always passes in the end. Each rung
 is one batched decoder run over the images still pending, so a batch that mostly passes at the
 default level costs one extra decoder run and two classifier runs.
 
+An input drawn with a stroke thicker than the model's pen (fidelity.py, `beyond_pen`) skips the
+model's own levels for the finer model's: the 16-d model redraws a thick bar in MNIST's pen, with
+a waist that other eyes read as an 8.
+
 An explicit level is obeyed: its file is written, with a warning when it fails the check. An
 input outside the model's domain (it reconstructs far worse than anything in training) is
 escalated like any other and warned about, naming what is lost.
@@ -55,6 +59,8 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
     results = [None] * len(images)
     pending = np.arange(len(images))
     in_domain = None
+    # Strokes thicker than the model's pen go straight to the finer model (fidelity.py, pen).
+    beyond = np.zeros(len(images), bool) if level else _beyond_pen(net, checker, images)
     rungs = [start] if level else [q for q in sorted(net.tables.levels) if q >= start]
     for quality in rungs:
         if not len(pending):
@@ -65,8 +71,12 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
             decoded = np.stack([image for _, image in known])
         else:
             decoded = net.decode_latents(table.dequantize(symbols))
-        if in_domain is None:
+        if in_domain is None:  # the first rung: every image
             in_domain = checker.in_domain(images, decoded)
+            pen = ~beyond[pending]
+            pending, symbols, decoded = pending[pen], symbols[pen], decoded[pen]
+            if not len(pending):
+                break
         ok = checker.faithful(images[pending], decoded, _rows(input_probs, pending))
         if quality == start and not level and not ok.all():
             _search(net, checker, table, images, input_probs, pending, symbols, ok)
@@ -79,12 +89,16 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
                     _changed(checker, quality, images[i], image,
                              None if input_probs is None else input_probs[i, 0]))
         pending = pending[~ok] if not level else pending[:0]
+    pending = np.union1d(pending, np.flatnonzero(beyond))
     if len(pending):
         pending = _escalate_finer(net, checker, images, geometries, input_probs, pending,
                                   results, header)
     if len(pending):
         _escalate_residual(net, checker, images, geometries, latents, input_probs, pending,
                            results, header)
+    for i in np.flatnonzero(beyond):
+        results[i].why = (f"its strokes are thicker than model {net.name!r} draws them, "
+                          "so its own levels were skipped")
     reading = None if input_probs is None else checker.clarity(input_probs)
     unclear, contested = checker.unclear(input_probs), checker.contested(input_probs)
     for i, geometry in enumerate(geometries):
@@ -217,6 +231,15 @@ def _likeness_only(net, geometry) -> str:
     return (f"this {size} picture is coded by model {net.name!r} as a 28x28 grey likeness of one "
             f"{net.card.get('subject', 'object').split(' ', 1)[-1]}: its {size} detail is lost; "
             + USE_INSTEAD)
+
+
+def _beyond_pen(net, checker: Checker, images: np.ndarray) -> np.ndarray:
+    """Per image: does it skip `net`'s own levels for its finer model's? Only where a finer
+    model is installed: without one, the residual layer would be the next rung, at 100 bytes
+    where the 16-d file often keeps the digit anyway."""
+    if not checker.stroke_bound or finer_model(net) is None:
+        return np.zeros(len(images), bool)
+    return checker.beyond_pen(images)
 
 
 def finer_model(net):

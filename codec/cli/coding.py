@@ -100,7 +100,8 @@ def _escalation(result) -> str:
         level = f"residual, max error {result.max_error} at 28x28"
     # Said even when a warning follows: the warning tells what this level still loses, this
     # says why fewer bytes were not enough.
-    return f" (model {result.model}, {level}: lower levels would change what the image shows)"
+    why = result.why or "lower levels would change what the image shows"
+    return f" (model {result.model}, {level}: {why})"
 
 
 @app.command()

@@ -23,6 +23,8 @@
                            (the first reader's: X, if tighter than its card's class_shift)
     --holes LEVEL          the decoded image must have as many holes (background enclosed by
                            ink at grey LEVEL and above, at least --hole-area pixels) as the input
+    --stroke-width X       inputs whose mean stroke width is over X skip to the finer model
+                           (shipped: the card's stroke_width, 4.0 for mnist; 0 turns it off)
     --residual-full        a residual file within BOUNDED_ERROR grey levels is held to the whole
                            rule (every reader, every shift), not only the first reader's top
                            class; with --doubt, only a doubtful input's
@@ -222,6 +224,16 @@ def search_closer_only(search):
     return closer_search
 
 
+def beyond_pen_at(bound: float):
+    """fidelity.Checker.beyond_pen with the stroke width bound `bound` (0: never)."""
+    from codec.fidelity import stroke_width
+
+    def beyond_pen(self, inputs):
+        return stroke_width(inputs) > bound if bound else np.zeros(len(inputs), bool)
+
+    return beyond_pen
+
+
 def main() -> None:
     args_end = sys.argv.index("--") if "--" in sys.argv else len(sys.argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -234,6 +246,7 @@ def main() -> None:
     parser.add_argument("--doubt-no-search", action="store_true")
     parser.add_argument("--doubt-shift", type=float)
     parser.add_argument("--residual-full", action="store_true")
+    parser.add_argument("--stroke-width", type=float)
     parser.add_argument("--holes", type=int)
     parser.add_argument("--hole-area", type=int, default=2)
     args = parser.parse_args(sys.argv[1:args_end])
@@ -260,6 +273,8 @@ def main() -> None:
                                                           args.doubt_shift)
     if args.residual_full:
         fidelity.Checker.faithful = faithful_residual_full(fidelity.Checker.faithful, args.doubt)
+    if args.stroke_width is not None:
+        fidelity.Checker.beyond_pen = beyond_pen_at(args.stroke_width)
     if args.holes is not None:
         fidelity.Checker.faithful = faithful_same_holes(fidelity.Checker.faithful, args.holes,
                                                         args.hole_area)
