@@ -11,7 +11,7 @@ bytes, which the client writes as shards/shard-00000.nicpack, ... So the output 
 storage shared with the workers; inputs given as paths must be readable by the workers under
 the same names (arrays travel with the task). The shards are byte for byte what
 `pack_shards(..., client=None)` writes in this process. Needs the dask extra
-(pip install "nic[dask]").
+(pip install ".[dask]" in nic's project folder).
 """
 
 from collections.abc import Sequence

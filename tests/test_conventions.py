@@ -187,8 +187,8 @@ def test_missing_extra_is_one_line_naming_it(tmp_path, command, module):
                             cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f'nic: error: nic {command} needs the {command} extra: pip install "nic[{command}]" '
-        f'(from a clone: pip install ".[{command}]")']
+        f'nic: error: nic {command} needs the {command} extra: in nic\'s project folder, '
+        f'pip install ".[{command}]"']
     assert _listing(tmp_path) == []
 
 
@@ -466,13 +466,13 @@ def test_help_states_the_conventions():
     text = " ".join(nic("--help").output.replace("│", " ").split())
     for phrase in ("- reads stdin or writes stdout", "a folder when it ends in /",
                    "chosen by the output's extension", "never overwrites a file without --force",
-                   "NIC_MODELS or --models-dir", 'pip install "nic[bench]"', "16,777,216 pixels",
+                   "NIC_MODELS or --models-dir", 'pip install ".[bench]"', "16,777,216 pixels",
                    "2 usage error"):
         assert phrase in text, phrase
     readme = " ".join((REPO / "README.md").read_text().split())
     for phrase in ("`-` is stdin as an input and stdout as an output", "a folder when it ends in `/`",
                    "pick another name with -o, e.g. -o d.decoded.png", "`NIC_MODELS`",
-                   'pip install "nic[bench]"', "16,777,216 pixels", 'errors="collect"',
+                   'pip install ".[bench]"', "16,777,216 pixels", 'errors="collect"',
                    "`nic --version`"):
         assert phrase in readme, phrase
 

@@ -230,7 +230,7 @@ class JpegXLCodec(Codec):
         try:
             import imagecodecs
         except ImportError:
-            return "imagecodecs is not installed (pip install 'nic[bench]')"
+            return "imagecodecs is not installed (pip install '.[bench]' in nic's project folder)"
         return None if imagecodecs.JPEGXL.available else "this imagecodecs has no JPEG XL"
 
     def encode(self, images, setting):

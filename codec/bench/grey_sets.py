@@ -13,7 +13,8 @@ groups; a seed fixes every crop, font and noise draw, so two runs build the same
 * ``text``        a line of typeset words on paper, 192x48;
 * ``photos``      scikit-image's bundled photos whole, in grey, at their own size.
 
-scikit-learn and scikit-image are bench extras (`pip install 'nic[bench]'`), imported only here.
+scikit-learn and scikit-image are bench extras (`pip install '.[bench]'` in nic's project
+folder), imported only here.
 """
 
 import numpy as np

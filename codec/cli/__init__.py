@@ -37,7 +37,7 @@ def main() -> None:
             raise
         extra = next((e for e, mods in EXTRAS.items() if (error.name or "").split(".")[0] in mods),
                      None)
-        hint = f': pip install "{DIST}[{extra}]"' if extra else ""
+        hint = f': in nic\'s project folder, pip install ".[{extra}]"' if extra else ""
         typer.echo(f"nic: error: the module {error.name} is not installed{hint}", err=True)
         sys.exit(1)
     except Exception as error:  # a bug, not a user error: still one line unless debugging

@@ -14,7 +14,7 @@ import typer  # noqa: E402
 from ..errors import NicError, NicExistsError, NicUsageError  # noqa: E402
 
 
-DIST = "nic"  # the distribution name in pyproject.toml, for pip install "nic[extra]"
+DIST = "nic"  # the distribution name in pyproject.toml (its version is nic --version)
 
 HELP = f"""nic: a neural image codec for small images (MNIST digits, Fashion-MNIST items, CIFAR-10 colour photos).
 
@@ -31,8 +31,8 @@ Models: the shipped ones, then your own, in the folder named by NIC_MODELS or --
 (nic models lists them; ids 128-255 are for your own). Images up to 16,777,216 pixels and
 8,192 a side; decoding gives the original size.
 
-Optional parts: nic bench needs pip install "{DIST}\\[bench]", nic train pip install
-"{DIST}\\[train]" (from a clone: pip install ".\\[bench]").
+Optional parts, installed in nic's project folder (nic is not on PyPI): nic bench needs
+pip install ".\\[bench]", nic train pip install ".\\[train]".
 
 Exit codes: 0 success, 1 error (one line on stderr), 2 usage error (bad or conflicting options).
 """

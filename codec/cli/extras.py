@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import DIST, _flow, app, fail, one_line_errors, usage
+from .common import _flow, app, fail, one_line_errors, usage
 
 
 EXTRAS = {"bench": ("matplotlib", "skimage", "bjontegaard", "scipy"),
@@ -26,8 +26,10 @@ def _require_extra(extra: str) -> None:
         except (ImportError, ValueError):
             missing = True
         if missing:
-            fail(f'nic {extra} needs the {extra} extra: pip install "{DIST}[{extra}]" (from a '
-                 f'clone: pip install ".[{extra}]")')
+            # Not "nic[extra]": nic is installed from its source, and PyPI's "nic" is another
+            # project.
+            fail(f'nic {extra} needs the {extra} extra: in nic\'s project folder, '
+                 f'pip install ".[{extra}]"')
 
 
 def _quiet_tensorflow() -> None:

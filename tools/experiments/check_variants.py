@@ -25,6 +25,8 @@
                            ink at grey LEVEL and above, at least --hole-area pixels) as the input
     --stroke-width X       inputs whose mean stroke width is over X skip to the finer model
                            (shipped: the card's stroke_width, 4.0 for mnist; 0 turns it off)
+    --pen-no-search        an input beyond the pen is not searched for a nearby latent at the
+                           finer model's first level (it climbs that model's levels instead)
     --residual-full        a residual file within BOUNDED_ERROR grey levels is held to the whole
                            rule (every reader, every shift), not only the first reader's top
                            class; with --doubt, only a doubtful input's
@@ -234,6 +236,19 @@ def beyond_pen_at(bound: float):
     return beyond_pen
 
 
+def search_within_pen(search):
+    """escalate._search leaving inputs beyond the pen unsearched."""
+    def pen_search(net, checker, table, images, input_probs, pending, symbols, ok):
+        within = ~checker.beyond_pen(images[pending])
+        within_ok, within_symbols = ok[within], symbols[within]
+        if not within_ok.all():
+            search(net, checker, table, images, input_probs, pending[within], within_symbols,
+                   within_ok)
+        ok[within], symbols[within] = within_ok, within_symbols
+
+    return pen_search
+
+
 def main() -> None:
     args_end = sys.argv.index("--") if "--" in sys.argv else len(sys.argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -247,6 +262,7 @@ def main() -> None:
     parser.add_argument("--doubt-shift", type=float)
     parser.add_argument("--residual-full", action="store_true")
     parser.add_argument("--stroke-width", type=float)
+    parser.add_argument("--pen-no-search", action="store_true")
     parser.add_argument("--holes", type=int)
     parser.add_argument("--hole-area", type=int, default=2)
     args = parser.parse_args(sys.argv[1:args_end])
@@ -275,6 +291,8 @@ def main() -> None:
         fidelity.Checker.faithful = faithful_residual_full(fidelity.Checker.faithful, args.doubt)
     if args.stroke_width is not None:
         fidelity.Checker.beyond_pen = beyond_pen_at(args.stroke_width)
+    if args.pen_no_search:
+        escalate._search = search_within_pen(escalate._search)
     if args.holes is not None:
         fidelity.Checker.faithful = faithful_same_holes(fidelity.Checker.faithful, args.holes,
                                                         args.hole_area)
