@@ -30,7 +30,7 @@ model's card (`fidelity`):
 * pen, for a model of strokes (digits): the 16 numbers of `mnist` draw in MNIST's pen. A stroke
   far thicker (a digit blown up from a few pixels across, a bold typeface) comes back in that
   pen's shapes: a thick bar gains a waist and reads as an 8 to other eyes, while every reader of
-  nic's still reads a 1 (most of the silent changes left on the real-world sets). An input whose
+  nic's still reads a 1 (the largest kind of silent change on the real-world sets). An input whose
   mean stroke width (`stroke_width`) is over the card's `stroke_width`, the 1-in-200 quantile of
   validation digits, skips the model's own levels for the finer model's (`escalate.py`);
 * domain: an input the model cannot represent (a photo, a texture, a shoe given to the digit
