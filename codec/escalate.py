@@ -101,6 +101,7 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
                           "so its own levels were skipped")
     reading = None if input_probs is None else checker.clarity(input_probs)
     unclear, contested = checker.unclear(input_probs), checker.contested(input_probs)
+    doubted = checker.doubted(input_probs)  # a prepared picture that climbed: fidelity.py
     for i, geometry in enumerate(geometries):
         if _thumbnail(geometry):
             results[i].warnings.append(_not_an_object(geometry))
@@ -115,6 +116,10 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
         elif (contested is not None and contested[i] and results[i].max_error != 0
               and not results[i].warnings):  # a file that failed the check says so already
             results[i].warnings.append(_contested(checker, checker.least_sure(input_probs[i])))
+        elif (doubted is not None and doubted[i] and results[i].escalated and _prepared(geometry)
+              and results[i].max_error != 0 and not results[i].warnings):
+            results[i].warnings.append(
+                _contested(checker, checker.least_sure_of_all(input_probs[i])))
     return results
 
 
@@ -174,6 +179,12 @@ def _preference(checker: Checker, inputs: np.ndarray, decoded: np.ndarray,
     real-world report set, 3 silent changes instead of 5; the same on the validation set and
     MNIST's, for the same bytes)."""
     return psnr_per_image(inputs, decoded)
+
+
+def _prepared(geometry) -> bool:
+    """True for a picture normalise brought to MNIST's convention (placed or levelled), not
+    a 28x28 image taken as it is."""
+    return geometry.placement is not None or geometry.levels is not None
 
 
 def _thumbnail(geometry) -> bool:

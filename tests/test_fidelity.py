@@ -181,6 +181,29 @@ def test_mnist_digits_are_rarely_beyond_the_pen(mnist_test):
     assert 0 < checker.stroke_bound and checker.beyond_pen(mnist_test[:2000]).mean() <= 0.01
 
 
+def on_paper(digit: np.ndarray) -> np.ndarray:
+    """An MNIST digit printed dark on light paper, with a margin: a picture nic must prepare."""
+    page = np.full((64, 64), 235, np.uint8)
+    page[18:46, 18:46] = 235 - digit.astype(int) * 200 // 255
+    return page
+
+
+@pytest.mark.parametrize("index", [358, 444])
+def test_a_prepared_picture_that_climbed_and_a_reader_doubts_is_warned_about(mnist_test, index):
+    """MNIST test digits that every reader but one reads surely, and whose file climbs above
+    the default level: taken as they are, nothing is said (MNIST's own convention, on which
+    the readers were calibrated); printed on paper, the picture nic prepares is written with
+    the warning that nic's readers disagree."""
+    checker = checker_for(load_model("mnist"))
+    digit = mnist_test[index]
+    read = checker.readings(digit[None])
+    assert checker.doubted(read)[0] and not checker.contested(read)[0]
+    as_given, printed = encode_detailed([digit]), encode_detailed([on_paper(digit)])
+    assert as_given[0].escalated and not as_given[0].warnings
+    assert printed[0].escalated
+    assert [w.startswith("nic's readers disagree") for w in printed[0].warnings] == [True]
+
+
 def test_the_second_reader_must_keep_its_reading_too(mnist_test):
     """Two readers built unlike each other: a decoded digit the first forgives but the second
     reads as another digit fails, wherever the two read the input alike and surely."""
