@@ -99,6 +99,16 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
     for i in np.flatnonzero(beyond):
         results[i].why = (f"its strokes are thicker than model {net.name!r} draws them, "
                           "so its own levels were skipped")
+    _add_warnings(net, checker, images, geometries, input_probs, in_domain, results)
+    return results
+
+
+def _add_warnings(net, checker: Checker, images, geometries, input_probs, in_domain,
+                  results) -> None:
+    """Each file's one-line warning, if it needs one: first what no level of the model keeps
+    (a picture that is no single object, one outside the model, a word), then what nic's
+    readers cannot vouch for (an unclear or disputed reading, a prepared picture that climbed
+    and that a reader doubts)."""
     reading = None if input_probs is None else checker.clarity(input_probs)
     unclear, contested = checker.unclear(input_probs), checker.contested(input_probs)
     doubted = checker.doubted(input_probs)  # a prepared picture that climbed: fidelity.py
@@ -120,7 +130,6 @@ def escalate(net, checker: Checker, prepared: list, level: int | None, header,
               and results[i].max_error != 0 and not results[i].warnings):
             results[i].warnings.append(
                 _contested(checker, checker.least_sure_of_all(input_probs[i])))
-    return results
 
 
 # Rounds of the search: each moves one latent symbol by one step, the move that brings the decoded
