@@ -126,7 +126,7 @@ def _add_warnings(net, checker: Checker, images, geometries, input_probs, in_dom
         elif (contested is not None and contested[i] and results[i].max_error != 0
               and not results[i].warnings):  # a file that failed the check says so already
             results[i].warnings.append(_contested(checker, checker.least_sure(input_probs[i])))
-        elif (doubted is not None and doubted[i] and results[i].escalated and _prepared(geometry)
+        elif (doubted is not None and doubted[i] and results[i].escalated and geometry.normalised
               and results[i].max_error != 0 and not results[i].warnings):
             results[i].warnings.append(
                 _contested(checker, checker.least_sure_of_all(input_probs[i])))
@@ -190,12 +190,6 @@ def _preference(checker: Checker, inputs: np.ndarray, decoded: np.ndarray,
     return psnr_per_image(inputs, decoded)
 
 
-def _prepared(geometry) -> bool:
-    """True for a picture normalise brought to MNIST's convention (placed or levelled), not
-    a 28x28 image taken as it is."""
-    return geometry.placement is not None or geometry.levels is not None
-
-
 def _thumbnail(geometry) -> bool:
     """True when normalise found no single object on a plain background and fell back to
     scaling the whole picture to the model's field (a photo, a texture, a page, a small digit
@@ -257,9 +251,10 @@ def _beyond_pen(net, checker: Checker, images: np.ndarray) -> np.ndarray:
     """Per image: does it skip `net`'s own levels for its finer model's? Only where a finer
     model is installed: without one, the residual layer would be the next rung, at 100 bytes
     where the 16-d file often keeps the digit anyway."""
-    if not checker.stroke_bound or finer_model(net) is None:
-        return np.zeros(len(images), bool)
-    return checker.beyond_pen(images)
+    beyond = checker.beyond_pen(images)
+    if beyond.any() and finer_model(net) is None:
+        return np.zeros_like(beyond)
+    return beyond
 
 
 def finer_model(net):

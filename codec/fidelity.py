@@ -276,8 +276,7 @@ class Checker:
     def least_sure(self, read: np.ndarray) -> np.ndarray:
         """One input's readings (readers, C) -> the reading (C) of the least sure clarity
         reader: what a contested input's warning shows."""
-        counted = self.clarity_readers(read[None])[0]
-        return counted[counted.max(axis=1).argmin()]
+        return self.least_sure_of_all(self.clarity_readers(read[None])[0])
 
     def beyond_pen(self, inputs: np.ndarray) -> np.ndarray:
         """Per image: is its stroke thicker than all but 1 in 200 of the model's validation

@@ -94,6 +94,12 @@ class Geometry:
     # 255 and 0 when inverted.
     levels: tuple[int, int] | None = None
 
+    @property
+    def normalised(self) -> bool:
+        """Placed or levelled by normalise: a picture brought to MNIST's convention, not a
+        28x28 image taken as it is."""
+        return self.placement is not None or self.levels is not None
+
     def __post_init__(self):
         for name in ("width", "height"):
             value = getattr(self, name)

@@ -149,8 +149,7 @@ def _as_read(drawn: np.ndarray, input_geometry: Geometry, reader: Model) -> np.n
     """A decoded image as `reader` reads it, prepared as the input was: an input the reader took
     as it is (a 28x28 image, nothing to normalise) is compared with the decoded pixels as they
     are, not with a re-normalised copy (which would tidy a blob into the digit it should show)."""
-    if drawn.shape == (SIZE, SIZE) and input_geometry.placement is None \
-            and input_geometry.levels is None:
+    if drawn.shape == (SIZE, SIZE) and not input_geometry.normalised:
         return 255 - drawn if input_geometry.inverted else drawn
     return model_input(drawn, reader)[0]
 

@@ -112,17 +112,28 @@ def doubtful(input_probs, bound: float) -> np.ndarray:
     return input_probs.max(axis=2).min(axis=1) < bound
 
 
-def search_sure_only(search, bound: float):
-    """escalate._search leaving doubtful inputs unsearched (they climb the ladder instead)."""
-    def sure_search(net, checker, table, images, input_probs, pending, symbols, ok):
-        if input_probs is None:
-            return search(net, checker, table, images, input_probs, pending, symbols, ok)
-        sure = ~doubtful(input_probs[pending], bound)
-        sure_ok, sure_symbols = ok[sure], symbols[sure]
-        search(net, checker, table, images, input_probs, pending[sure], sure_symbols, sure_ok)
-        ok[sure], symbols[sure] = sure_ok, sure_symbols
+def search_only(search, searched):
+    """escalate._search over the pending rows `searched(checker, images, input_probs,
+    pending)` picks (bool per pending row); the others climb the ladder unsearched."""
+    def partial_search(net, checker, table, images, input_probs, pending, symbols, ok):
+        rows = searched(checker, images, input_probs, pending)
+        rows_ok, rows_symbols = ok[rows], symbols[rows]
+        if not rows_ok.all():
+            search(net, checker, table, images, input_probs, pending[rows], rows_symbols,
+                   rows_ok)
+        ok[rows], symbols[rows] = rows_ok, rows_symbols
 
-    return sure_search
+    return partial_search
+
+
+def search_sure_only(search, bound: float):
+    """escalate._search leaving doubtful inputs unsearched."""
+    def sure(checker, images, input_probs, pending):
+        if input_probs is None:
+            return np.ones(len(pending), bool)
+        return ~doubtful(input_probs[pending], bound)
+
+    return search_only(search, sure)
 
 
 def held_to_more(faithful, applies, recheck):
@@ -242,15 +253,8 @@ def beyond_pen_at(bound: float):
 
 def search_within_pen(search):
     """escalate._search leaving inputs beyond the pen unsearched."""
-    def pen_search(net, checker, table, images, input_probs, pending, symbols, ok):
-        within = ~checker.beyond_pen(images[pending])
-        within_ok, within_symbols = ok[within], symbols[within]
-        if not within_ok.all():
-            search(net, checker, table, images, input_probs, pending[within], within_symbols,
-                   within_ok)
-        ok[within], symbols[within] = within_ok, within_symbols
-
-    return pen_search
+    return search_only(search, lambda checker, images, input_probs, pending:
+                       ~checker.beyond_pen(images[pending]))
 
 
 def main() -> None:
