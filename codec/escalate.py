@@ -107,11 +107,11 @@ def _add_warnings(net, checker: Checker, images, geometries, input_probs, in_dom
                   results) -> None:
     """Each file's one-line warning, if it needs one: first what no level of the model keeps
     (a picture that is no single object, one outside the model, a word), then what nic's
-    readers cannot vouch for (an unclear or disputed reading, a prepared picture that climbed
-    and that a reader doubts)."""
+    readers cannot vouch for (an unclear or disputed reading, a prepared picture that a reader
+    doubts)."""
     reading = None if input_probs is None else checker.clarity(input_probs)
     unclear, contested = checker.unclear(input_probs), checker.contested(input_probs)
-    doubted = checker.doubted(input_probs)  # a prepared picture that climbed: fidelity.py
+    doubted = checker.doubted(input_probs)  # fidelity.DOUBTED_READING
     for i, geometry in enumerate(geometries):
         if _thumbnail(geometry):
             results[i].warnings.append(_not_an_object(geometry))
@@ -126,10 +126,11 @@ def _add_warnings(net, checker: Checker, images, geometries, input_probs, in_dom
         elif (contested is not None and contested[i] and results[i].max_error != 0
               and not results[i].warnings):  # a file that failed the check says so already
             results[i].warnings.append(_contested(checker, checker.least_sure(input_probs[i])))
-        elif (doubted is not None and doubted[i] and results[i].escalated and geometry.normalised
+        elif (doubted is not None and doubted[i] and geometry.normalised
               and results[i].max_error != 0 and not results[i].warnings):
             results[i].warnings.append(
-                _contested(checker, checker.least_sure_of_all(input_probs[i])))
+                _contested(checker, checker.least_sure_of_all(
+                    checker.real_world_readers(input_probs[i][None])[0])))
 
 
 # Rounds of the search: each moves one latent symbol by one step, the move that brings the decoded

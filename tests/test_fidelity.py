@@ -17,7 +17,8 @@ import codec
 from codec.api import encode_detailed
 from codec.cli import app
 from codec.errors import NicFidelityError, NicFidelityWarning
-from codec.fidelity import SECOND_SHIFT, checker_for, other_reader_names, stroke_width
+from codec.fidelity import (DOUBTED_READING, SECOND_SHIFT, checker_for, other_reader_names,
+                            stroke_width)
 from codec.images import to_grey
 from codec.metrics import psnr
 from codec.normalise import normalise
@@ -188,20 +189,31 @@ def on_paper(digit: np.ndarray) -> np.ndarray:
     return page
 
 
-@pytest.mark.parametrize("index", [358, 444])
-def test_a_prepared_picture_that_climbed_and_a_reader_doubts_is_warned_about(mnist_test, index):
-    """MNIST test digits that every reader but one reads surely, and whose file climbs above
-    the default level: taken as they are, nothing is said (MNIST's own convention, on which
-    the readers were calibrated); printed on paper, the picture nic prepares is written with
-    the warning that nic's readers disagree."""
+@pytest.mark.parametrize("index, climbs", [(358, True), (444, True), (111, False)])
+def test_a_prepared_picture_that_a_reader_doubts_is_warned_about(mnist_test, index, climbs):
+    """MNIST test digits that every reader but one reads surely: taken as they are, nothing is
+    said (MNIST's own convention, on which the readers were calibrated); printed on paper, the
+    picture nic prepares is written with the warning that nic's readers disagree, whether its
+    file climbed above the default level (358, 444) or not (111)."""
     checker = checker_for(load_model("mnist"))
     digit = mnist_test[index]
     read = checker.readings(digit[None])
     assert checker.doubted(read)[0] and not checker.contested(read)[0]
     as_given, printed = encode_detailed([digit]), encode_detailed([on_paper(digit)])
-    assert as_given[0].escalated and not as_given[0].warnings
-    assert printed[0].escalated
+    assert not as_given[0].warnings
+    assert printed[0].escalated == climbs
     assert [w.startswith("nic's readers disagree") for w in printed[0].warnings] == [True]
+
+
+def test_the_doubt_of_a_reader_of_mnist_alone_is_not_warned_about(mnist_test):
+    """MNIST test digit 447, read surely by every reader trained on real-world digits too and at
+    0.62 by `digits-plain` (MNIST alone): printed on paper, it is coded without a warning, as a
+    clean typeset digit is that this reader doubts for its unfamiliar shape."""
+    checker = checker_for(load_model("mnist"))
+    digit = mnist_test[447]
+    read = checker.readings(digit[None])
+    assert read[0].max(axis=1).min() < DOUBTED_READING and not checker.doubted(read)[0]
+    assert not encode_detailed([on_paper(digit)])[0].warnings
 
 
 def test_the_second_reader_must_keep_its_reading_too(mnist_test):

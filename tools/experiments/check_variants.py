@@ -25,6 +25,10 @@
                            ink at grey LEVEL and above, at least --hole-area pixels) as the input
     --stroke-width X       inputs whose mean stroke width is over X skip to the finer model
                            (shipped: the card's stroke_width, 4.0 for mnist; 0 turns it off)
+    --doubted-reading T    the warning that nic's readers disagree goes to every prepared
+                           picture that any reader trained on real-world digits too reads
+                           less surely than T (shipped: fidelity.DOUBTED_READING, 0.9; 0
+                           turns it off)
     --pen-no-search        an input beyond the pen is not searched for a nearby latent at the
                            finer model's first level (it climbs that model's levels instead)
     --residual-full        a residual file within BOUNDED_ERROR grey levels is held to the whole
@@ -44,6 +48,9 @@ five reads them at a median of 0.86, every other source at 0.999), but so many o
 --stroke-width and --pen-no-search were measured on 2026-12-07 on --seed 6 and 7 (docs/FIDELITY.md,
 "Thicker than MNIST's pen"): the shipped bound, 4.0, kept as many digits as 3.7 for fewer bytes,
 and leaving the thick inputs unsearched kept one more in 8,244.
+
+--doubted-reading was measured on 2026-12-07 on --seed 6 and 7 (docs/FIDELITY.md, "A reader doubts
+a prepared picture"); 0.9 shipped.
 """
 
 import argparse
@@ -271,6 +278,7 @@ def main() -> None:
     parser.add_argument("--residual-full", action="store_true")
     parser.add_argument("--stroke-width", type=float)
     parser.add_argument("--pen-no-search", action="store_true")
+    parser.add_argument("--doubted-reading", type=float)
     parser.add_argument("--holes", type=int)
     parser.add_argument("--hole-area", type=int, default=2)
     args = parser.parse_args(sys.argv[1:args_end])
@@ -299,6 +307,8 @@ def main() -> None:
         fidelity.Checker.faithful = faithful_residual_full(fidelity.Checker.faithful, args.doubt)
     if args.stroke_width is not None:
         fidelity.Checker.beyond_pen = beyond_pen_at(args.stroke_width)
+    if args.doubted_reading is not None:
+        fidelity.DOUBTED_READING = args.doubted_reading
     if args.pen_no_search:
         escalate._search = search_within_pen(escalate._search)
     if args.holes is not None:
