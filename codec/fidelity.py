@@ -273,10 +273,12 @@ class Checker:
     def doubted(self, read: np.ndarray | None) -> np.ndarray | None:
         """Per image: does any reader trained on real-world digits too read the input less surely
         than DOUBTED_READING? read: the inputs' readings (N, readers, C). None for a model with
-        one reader (the bound was chosen for digits' readers)."""
-        if read is None or not self.other_readers:
+        one reader, or none trained on real-world digits (the bound was chosen for digits'
+        readers)."""
+        worldly = None if read is None or not self.other_readers else self.real_world_readers(read)
+        if worldly is None or not worldly.shape[1]:
             return None
-        return self.real_world_readers(read).max(axis=2).min(axis=1) < DOUBTED_READING
+        return worldly.max(axis=2).min(axis=1) < DOUBTED_READING
 
     def real_world_readers(self, read: np.ndarray) -> np.ndarray:
         """(N, readers, C) readings -> those of the readers whose card lists real-world digits

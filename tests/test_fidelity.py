@@ -5,6 +5,7 @@ until it does; an explicit level is obeyed with a warning; --strict refuses; an 
 every model's domain is coded but warned about, naming what is lost.
 """
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -214,6 +215,15 @@ def test_the_doubt_of_a_reader_of_mnist_alone_is_not_warned_about(mnist_test):
     read = checker.readings(digit[None])
     assert read[0].max(axis=1).min() < DOUBTED_READING and not checker.doubted(read)[0]
     assert not encode_detailed([on_paper(digit)])[0].warnings
+
+
+def test_readers_of_mnist_alone_doubt_nothing(mnist_test):
+    """A checker whose readers were all trained on MNIST alone (a model of one's own) has no
+    reader whose doubt the rule asks: no picture is doubted, and nothing fails."""
+    shipped = checker_for(load_model("mnist"))
+    plain = load_model("digits-plain")
+    checker = dataclasses.replace(shipped, classifier=plain, other_readers=(plain,))
+    assert checker.doubted(checker.readings(mnist_test[:50])) is None
 
 
 def test_the_second_reader_must_keep_its_reading_too(mnist_test):
