@@ -129,8 +129,7 @@ def _add_warnings(net, checker: Checker, images, geometries, input_probs, in_dom
         elif (doubted is not None and doubted[i] and geometry.normalised
               and results[i].max_error != 0 and not results[i].warnings):
             results[i].warnings.append(
-                _contested(checker, checker.least_sure_of_all(
-                    checker.real_world_readers(input_probs[i][None])[0])))
+                _contested(checker, checker.least_sure_real_world(input_probs[i])))
 
 
 # Rounds of the search: each moves one latent symbol by one step, the move that brings the decoded

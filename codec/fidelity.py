@@ -275,10 +275,10 @@ class Checker:
         than DOUBTED_READING? read: the inputs' readings (N, readers, C). None for a model with
         one reader, or none trained on real-world digits (the bound was chosen for digits'
         readers)."""
-        worldly = None if read is None or not self.other_readers else self.real_world_readers(read)
-        if worldly is None or not worldly.shape[1]:
+        if read is None or not self.other_readers:
             return None
-        return worldly.max(axis=2).min(axis=1) < DOUBTED_READING
+        worldly = self.real_world_readers(read)
+        return worldly.max(axis=2).min(axis=1) < DOUBTED_READING if worldly.shape[1] else None
 
     def real_world_readers(self, read: np.ndarray) -> np.ndarray:
         """(N, readers, C) readings -> those of the readers whose card lists real-world digits
@@ -296,6 +296,11 @@ class Checker:
         """One input's readings (readers, C) -> the reading (C) of the least sure clarity
         reader: what a contested input's warning shows."""
         return self.least_sure_of_all(self.clarity_readers(read[None])[0])
+
+    def least_sure_real_world(self, read: np.ndarray) -> np.ndarray:
+        """One input's readings (readers, C) -> the reading (C) of the least sure reader trained
+        on real-world digits too: what a doubted input's warning shows."""
+        return self.least_sure_of_all(self.real_world_readers(read[None])[0])
 
     def beyond_pen(self, inputs: np.ndarray) -> np.ndarray:
         """Per image: is its stroke thicker than all but 1 in 200 of the model's validation

@@ -250,10 +250,14 @@ def search_closer_only(search):
 
 def beyond_pen_at(bound: float):
     """fidelity.Checker.beyond_pen with the stroke width bound `bound` (0: never)."""
-    from codec.fidelity import stroke_width
+    import dataclasses
+
+    from codec.fidelity import Checker
+
+    shipped = Checker.beyond_pen
 
     def beyond_pen(self, inputs):
-        return stroke_width(inputs) > bound if bound else np.zeros(len(inputs), bool)
+        return shipped(dataclasses.replace(self, stroke_bound=bound), inputs)
 
     return beyond_pen
 
