@@ -486,6 +486,19 @@ def test_a_digit_the_fashion_model_draws_better_but_would_change_stays_a_digit()
     assert reads_as(codec.decode(result.data)) == reads_as(one) == 1
 
 
+def test_an_object_only_the_fashion_model_finds_stays_with_the_digit_model():
+    """A typeset 3 (Tinos Bold) at 16x17 under heavy noise, made by tools/realworld_digits.py:
+    normalising finds one object at the clothing box (a 9x9 patch of its right side) and none at
+    the digit box. The Fashion model coded that patch as a bar, unwarned; the digit model keeps
+    the whole picture and says that it is not one object."""
+    noisy = np.asarray(Image.open(Path(__file__).parent / "files" / "noisy_typeset_3.png"))
+    assert normalise(noisy, 28)[1].placement is not None
+    assert normalise(noisy)[1].placement is None
+    result = encode_detailed([noisy])[0]
+    assert result.model.startswith("mnist")
+    assert result.warnings and "this 16x17 picture is not one object" in result.warnings[0]
+
+
 def test_a_flat_picture_is_coded_exactly_not_as_a_warned_thumbnail():
     """A blank page is not one object, but its exact file is as small as any thumbnail's: auto
     writes that (a tie goes to the exact file), with nothing to warn about."""
