@@ -262,3 +262,22 @@ def test_the_shipped_int8_decoder_stays_close_to_its_keras_original():
     original = keras.models.load_model(training_file(net, "decoder.keras"), compile=False)
     difference = np.abs(net.decode_floats(latents) - original.predict(latents, verbose=0)[..., 0])
     assert difference.mean() < 0.005 and difference.max() < 0.12
+
+
+def test_the_lowres_augmentation_adds_three_times_the_blown_up_digits(mnist_test):
+    """`--augment realworld-lowres` (a finer model's candidate, docs/FIDELITY.md) differs from
+    realworld only in how many digits it blows up from a few pixels across; realworld itself is
+    unchanged, so the shipped models' tables rebuild as they were trained."""
+    from codec.train.cvae import _augmented
+
+    images = mnist_test[:400]
+    plain, plain_card = _augmented("mnist", images, "realworld", seed=0)
+    more, more_card = _augmented("mnist", images, "realworld-lowres", seed=0)
+    assert plain_card["typeset_digits"] == more_card["typeset_digits"] == 100
+    assert plain_card["printed_dataset_images"] == more_card["printed_dataset_images"] == 60
+    assert 30 <= plain_card["low_resolution_images"] <= 40
+    assert 90 <= more_card["low_resolution_images"] <= 120
+    assert more_card["kind"] == "realworld-lowres"
+    added = more_card["low_resolution_images"] - plain_card["low_resolution_images"]
+    assert len(more) - len(plain) == added
+    np.testing.assert_array_equal(more[:160], plain[:160])  # printed and typeset as before

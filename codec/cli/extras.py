@@ -123,7 +123,8 @@ def train(
         "larger latent, before that model's residual layer (auto never picks it otherwise).")] = None,
     augment: Annotated[Optional[str], typer.Option(
         help="realworld: add typeset digits and dataset images printed on paper and "
-        "photographed, normalised as encode does.")] = None,
+        "photographed, normalised as encode does; realworld-lowres: with three times as many "
+        "digits captured at a few pixels across and blown up.")] = None,
     init_from: Annotated[Optional[Path], typer.Option(
         help="A model folder to start from (fine-tuning) instead of random weights.")] = None,
     decoder_widths: Annotated[Optional[str], typer.Option(
