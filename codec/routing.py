@@ -91,15 +91,16 @@ def choose_models(greys: list) -> tuple[list[Model], list, list | None]:
     measured = [domain_margins(net, checker_for(net), np.stack([image for image, _ in rows]))
                 for net, rows in zip(candidates, prepared)]
     margins = np.stack([margin for margin, _, _ in measured])
-    margins[_objects_only_others_find(candidates, prepared)] = -np.inf
+    names = [net.name for net in candidates]
+    first = names.index(default_model()) if default_model() in names else None
+    if first is not None:
+        margins[_objects_only_others_find(prepared, first)] = -np.inf
     ranked = np.sort(margins, axis=0)
     contested = np.flatnonzero(ranked[-1] - ranked[-2] < CONTESTED_DB)
     if len(contested):
         keeps = _keeps_every_reading(candidates, prepared, [d for _, d, _ in measured], contested)
         margins[:, contested] += np.where(keeps, 2 * CONTESTED_DB, 0.0)
-        names = [net.name for net in candidates]
-        if default_model() in names:
-            first = names.index(default_model())
+        if first is not None:
             to_default = contested[_default_keeps_its_reading(candidates[first], prepared[first],
                                                               keeps, contested)]
             margins[:, to_default] = -np.inf
@@ -109,8 +110,9 @@ def choose_models(greys: list) -> tuple[list[Model], list, list | None]:
             [(measured[c][2][i], measured[c][1][i]) for i, c in enumerate(chosen)])
 
 
-def _objects_only_others_find(candidates: list, prepared: list) -> np.ndarray:
-    """(models, images) bool: where a model found one object that the default model did not.
+def _objects_only_others_find(prepared: list, default: int) -> np.ndarray:
+    """(models, images) bool: where a model found one object that the default model (index
+    `default` of prepared's models) did not.
 
     Every model normalises with the same levelling and keeps a placement only when the picture
     drawn back resembles the input (codec/normalise.py); the models differ only in the box the
@@ -119,12 +121,9 @@ def _objects_only_others_find(candidates: list, prepared: list) -> np.ndarray:
     16x17 typeset 3 passed at the clothing box as a 9x9 patch of its right side and came back
     from the Fashion model as a bar, with no warning. Such a picture stays with the default
     model, which keeps the whole picture and warns that it is not one object."""
-    names = [net.name for net in candidates]
     found = np.array([[geometry.placement is not None for _, geometry in rows]
                       for rows in prepared], dtype=bool)
-    if default_model() not in names:
-        return np.zeros_like(found)
-    return found & ~found[names.index(default_model())]
+    return found & ~found[default]
 
 
 def _default_keeps_its_reading(default: Model, prepared: list, keeps: np.ndarray,

@@ -16,7 +16,6 @@ Measured on 2026-12-07 (docs/FIDELITY.md, "The decoded image's readings").
 
 import argparse
 import json
-import sys
 import warnings
 from pathlib import Path
 
@@ -26,17 +25,17 @@ from PIL import Image
 BOUNDS = (0.9, 0.95, 0.96, 0.97, 0.98)
 
 
-def decoded_field(data: bytes, nets: dict, names: dict) -> np.ndarray | None:
+def decoded_field(data: bytes) -> np.ndarray | None:
     """The 28x28 field a latent-only mnist or mnist-fine file decodes to, else None."""
+    from codec.api import RESIDUAL_MODE
     from codec.entropy import decode_symbols
     from codec.format import unpack
-    from codec.runtime import load_model
+    from codec.runtime import load_model_by_id
 
     header, payload = unpack(data)
-    name = names.get(header.model_id)
-    if name not in ("mnist", "mnist-fine") or header.quality >= 128:
+    net = load_model_by_id(header.model_id)
+    if net.name not in ("mnist", "mnist-fine") or header.quality >= RESIDUAL_MODE:
         return None
-    net = nets.setdefault(name, load_model(name))
     table = net.tables[header.quality]
     return net.decode_latents(table.dequantize(decode_symbols(payload, table)[None]))[0]
 
@@ -50,14 +49,12 @@ def main() -> None:
     from codec.api import encode_detailed
     from codec.fidelity import checker_for
     from codec.normalise import normalise
-    from codec.runtime import installed_models, load_model
+    from codec.runtime import load_model
 
     warnings.simplefilter("ignore")
     rows = [r for r in json.loads(Path(args.report).read_text())["images"] if not r["refused"]]
     sources = [np.asarray(Image.open(Path(args.set) / r["file"]).convert("L")) for r in rows]
-    names = {card["model_id"]: name for name, card in installed_models().items()}
-    nets: dict = {}
-    fields = [decoded_field(r.data, nets, names) for r in encode_detailed(sources)]
+    fields = [decoded_field(r.data) for r in encode_detailed(sources)]
     kept = [i for i, f in enumerate(fields) if f is not None]
     checker = checker_for(load_model("mnist"))
     inputs = checker.readings(np.stack([normalise(sources[i])[0] for i in kept]))
@@ -77,5 +74,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     main()
